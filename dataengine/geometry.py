@@ -1,0 +1,181 @@
+"""The one home of coordinate conversions.
+
+Conventions (see docs/architecture.md):
+- image coordinates are continuous pixels: origin at the top-left corner of the top-left pixel, x right, y down;
+  pixel (row r, col c) covers [c, c+1) x [r, r+1) and its centre is (c + 0.5, r + 0.5); a full-image box is
+  [0, 0, W, H];
+- boxes are `xyxy` unless a name says `xywh`; stored values are rounded to 2 decimals;
+- `*_norm` values are fractions of the image size (0..1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+COORD_DECIMALS = 2
+
+
+def round_coord(value: float) -> float:
+    """Round a pixel coordinate to the stored precision (2 decimals)."""
+    return round(float(value), COORD_DECIMALS)
+
+
+def round_coords(values: Sequence[float]) -> list[float]:
+    return [round(float(v), COORD_DECIMALS) for v in values]
+
+
+def is_finite(values: Sequence[float]) -> bool:
+    return all(math.isfinite(v) for v in values)
+
+
+def xywh_to_xyxy(box_xywh: Sequence[float]) -> list[float]:
+    """COCO [x, y, w, h] -> [x1, y1, x2, y2] (continuous pixels)."""
+    x, y, w, h = (float(v) for v in box_xywh)
+    return [x, y, x + w, y + h]
+
+
+def xyxy_to_xywh(box_xyxy: Sequence[float]) -> list[float]:
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    return [x1, y1, x2 - x1, y2 - y1]
+
+
+def clip_box_xyxy(box_xyxy: Sequence[float], width: float, height: float) -> tuple[list[float] | None, bool]:
+    """Clip a box to the image. Returns (clipped box rounded to 2 decimals, or None if it leaves no area; whether
+    clipping changed it)."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    if x1 > x2:
+        x1, x2 = x2, x1
+    if y1 > y2:
+        y1, y2 = y2, y1
+    cx1, cy1 = min(max(x1, 0.0), width), min(max(y1, 0.0), height)
+    cx2, cy2 = min(max(x2, 0.0), width), min(max(y2, 0.0), height)
+    changed = (cx1, cy1, cx2, cy2) != (x1, y1, x2, y2)
+    box = round_coords([cx1, cy1, cx2, cy2])
+    if not (box[0] < box[2] and box[1] < box[3]):
+        return None, changed
+    return box, changed
+
+
+def box_inside(box_xyxy: Sequence[float], width: float, height: float) -> bool:
+    """True when the box is finite, well ordered and inside [0, W] x [0, H]."""
+    x1, y1, x2, y2 = box_xyxy
+    return is_finite(box_xyxy) and 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+
+
+def point_inside(point_xy: Sequence[float], width: float, height: float) -> bool:
+    x, y = point_xy
+    return is_finite(point_xy) and 0 <= x <= width and 0 <= y <= height
+
+
+def clip_point(point_xy: Sequence[float], width: float, height: float) -> list[float]:
+    x, y = point_xy
+    return round_coords([min(max(float(x), 0.0), width), min(max(float(y), 0.0), height)])
+
+
+def box_iou(a_xyxy: Sequence[float], b_xyxy: Sequence[float]) -> float:
+    """Intersection over union of two xyxy boxes (0 when either has no area)."""
+    ix1, iy1 = max(a_xyxy[0], b_xyxy[0]), max(a_xyxy[1], b_xyxy[1])
+    ix2, iy2 = min(a_xyxy[2], b_xyxy[2]), min(a_xyxy[3], b_xyxy[3])
+    inter = max(0.0, ix2 - ix1) * max(0.0, iy2 - iy1)
+    area_a = max(0.0, a_xyxy[2] - a_xyxy[0]) * max(0.0, a_xyxy[3] - a_xyxy[1])
+    area_b = max(0.0, b_xyxy[2] - b_xyxy[0]) * max(0.0, b_xyxy[3] - b_xyxy[1])
+    union = area_a + area_b - inter
+    return inter / union if union > 0 else 0.0
+
+
+def to_norm(points_xy_px: Sequence[Sequence[float]], width: float, height: float) -> list[list[float]]:
+    """Pixel points -> fractions of the image size."""
+    return [[float(x) / width, float(y) / height] for x, y in points_xy_px]
+
+
+def from_norm(points_xy_norm: Sequence[Sequence[float]], width: float, height: float) -> list[list[float]]:
+    """Fractions of the image size -> pixel points (not rounded)."""
+    return [[float(x) * width, float(y) * height] for x, y in points_xy_norm]
+
+
+def scale_xy(values: Sequence[float], scale_x: float, scale_y: float) -> list[float]:
+    """Scale a flat [x, y, x, y, ...] list (a box or a point) by per-axis factors."""
+    return [float(v) * (scale_x if i % 2 == 0 else scale_y) for i, v in enumerate(values)]
+
+
+# --- masks -------------------------------------------------------------------------------------------------
+
+
+def coco_segmentation_to_mask(segmentation, height: int, width: int) -> np.ndarray:
+    """COCO polygons or RLE (compressed or not) -> boolean mask (H, W), via pycocotools."""
+    from pycocotools import mask as mask_utils
+
+    if isinstance(segmentation, list):
+        polygons = [p for p in segmentation if len(p) >= 6]
+        if not polygons:
+            return np.zeros((height, width), dtype=bool)
+        rles = mask_utils.frPyObjects(polygons, height, width)
+        rle = mask_utils.merge(rles)
+    elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
+        rle = mask_utils.frPyObjects(segmentation, height, width)
+    else:
+        rle = segmentation
+    return mask_utils.decode(rle).astype(bool)
+
+
+def mask_inner_point(mask: np.ndarray) -> list[float] | None:
+    """The point deepest inside a mask (largest distance to its border), as continuous pixel coordinates of the
+    pixel centre. Deterministic: ties go to the first pixel in raster order. None for an empty mask."""
+    from scipy.ndimage import distance_transform_edt
+
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return None
+    padded = np.pad(mask, 1)  # so pixels on the image edge count as near the border
+    dist = distance_transform_edt(padded)[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return round_coords([col + 0.5, row + 0.5])
+
+
+def sample_points_in_mask(mask: np.ndarray, count: int, seed: int) -> list[list[float]]:
+    """`count` distinct pixel centres drawn uniformly from a mask with a fixed seed (fewer if the mask is smaller)."""
+    rows, cols = np.nonzero(np.asarray(mask, dtype=bool))
+    if rows.size == 0:
+        return []
+    rng = np.random.default_rng(seed)
+    picks = rng.choice(rows.size, size=min(count, rows.size), replace=False)
+    return [round_coords([cols[i] + 0.5, rows[i] + 0.5]) for i in sorted(picks.tolist())]
+
+
+def mask_bbox_xyxy(mask: np.ndarray) -> list[float] | None:
+    """Tight continuous box around a mask's pixels: [c_min, r_min, c_max + 1, r_max + 1]."""
+    rows = np.any(mask, axis=1)
+    cols = np.any(mask, axis=0)
+    if not rows.any():
+        return None
+    r0, r1 = np.nonzero(rows)[0][[0, -1]]
+    c0, c1 = np.nonzero(cols)[0][[0, -1]]
+    return [float(c0), float(r0), float(c1 + 1), float(r1 + 1)]
+
+
+def point_in_mask(point_xy: Sequence[float], mask: np.ndarray) -> bool:
+    """Whether a continuous point falls on a mask pixel."""
+    col, row = int(math.floor(point_xy[0])), int(math.floor(point_xy[1]))
+    h, w = mask.shape[:2]
+    return 0 <= row < h and 0 <= col < w and bool(mask[row, col])
+
+
+# --- cameras -----------------------------------------------------------------------------------------------
+
+
+def project_points_cv(
+    points_world: np.ndarray, intrinsics_k: np.ndarray, transform_world_to_cam_cv: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Project (N, 3) world points with a 3x3 K and a 4x4 world->camera transform in the OpenCV camera frame
+    (x right, y down, z forward). Returns ((N, 2) continuous pixel coordinates, (N,) depth along +z)."""
+    pts = np.asarray(points_world, dtype=np.float64).reshape(-1, 3)
+    homo = np.concatenate([pts, np.ones((pts.shape[0], 1))], axis=1)
+    cam = (np.asarray(transform_world_to_cam_cv, dtype=np.float64) @ homo.T).T[:, :3]
+    depth = cam[:, 2]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        uv = (np.asarray(intrinsics_k, dtype=np.float64) @ cam.T).T
+        pixels = uv[:, :2] / uv[:, 2:3]
+    return pixels, depth
