@@ -1,0 +1,1 @@
+"""Instruction rewriting: one interface, an offline default and an OpenAI-compatible rewriter."""

@@ -1,0 +1,60 @@
+"""The rewriter interface shared by the simulator and `dataengine rewrite`.
+
+A rewriter sees only facts about the scene (`SceneFacts`) and returns three kinds of rewrites of the task
+instruction, named as InternData-M1 names them: `attr` (by appearance), `semantic` (by category or use) and
+`spatial` (by position relative to other objects in the scene).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+RewriteKind = Literal["attr", "semantic", "spatial"]
+REWRITE_KINDS: tuple[RewriteKind, ...] = ("attr", "semantic", "spatial")
+
+
+class ObjectFact(BaseModel):
+    """One object as instructions may refer to it."""
+
+    uid: str = Field(description="unique id of the object in the scene, e.g. 'obj_2'")
+    name: str = Field(description="short catalog name, e.g. 'mug'")
+    category: str = Field(description="category, e.g. 'kitchenware'")
+    color: str | None = None
+    size: Literal["small", "medium", "large"] | None = None
+    attributes: list[str] = Field(default_factory=list, description="e.g. ['ceramic', 'used for drinking']")
+    position_xy_m: tuple[float, float] = Field(description="position on the table, world frame, metres")
+    role: Literal["pick", "place", "distractor"]
+
+
+class SceneFacts(BaseModel):
+    """Everything a rewriter may use: the base instruction and the objects in the scene."""
+
+    episode_key: str
+    task_family: str = "pick_place"
+    relation: Literal["in", "on"] = "in"
+    base_instruction: str
+    objects: list[ObjectFact]
+
+    def by_role(self, role: str) -> list[ObjectFact]:
+        return [o for o in self.objects if o.role == role]
+
+
+class Rewrites(BaseModel):
+    """Three rewrites of one instruction (the structured output asked of an LLM)."""
+
+    attr: str = Field(description="refers to objects by appearance (colour, size, material)")
+    semantic: str = Field(description="refers to objects by category or use")
+    spatial: str = Field(description="refers to objects by position relative to other objects")
+
+
+class Rewriter(Protocol):
+    """Turns scene facts into rewrites. Implementations: offline (default), openai."""
+
+    name: str
+
+    def rewrite(self, scenes: Sequence[SceneFacts]) -> list[Rewrites]:
+        """One `Rewrites` per scene, in order."""
+        ...
