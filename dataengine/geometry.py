@@ -158,7 +158,7 @@ def mask_bbox_xyxy(mask: np.ndarray) -> list[float] | None:
 
 def point_in_mask(point_xy: Sequence[float], mask: np.ndarray) -> bool:
     """Whether a continuous point falls on a mask pixel."""
-    col, row = int(math.floor(point_xy[0])), int(math.floor(point_xy[1]))
+    col, row = math.floor(point_xy[0]), math.floor(point_xy[1])
     h, w = mask.shape[:2]
     return 0 <= row < h and 0 <= col < w and bool(mask[row, col])
 

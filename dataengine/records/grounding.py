@@ -7,6 +7,7 @@ This model is the single definition of the record. `schemas/grounding.v1.schema.
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -17,9 +18,7 @@ SCHEMA_NAME = "grounding/v1"
 KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$"  # dot-free, slash-free, fits a USTAR member name
 
 # Pixel coordinates: finite floats, rounded to 2 decimals on the way in.
-Coord = Annotated[
-    float, Field(allow_inf_nan=False, strict=False), AfterValidator(lambda v: round(v, COORD_DECIMALS))
-]
+Coord = Annotated[float, Field(allow_inf_nan=False, strict=False), AfterValidator(lambda v: round(v, COORD_DECIMALS))]
 Box = Annotated[list[Coord], Field(min_length=4, max_length=4, description="[x1, y1, x2, y2] pixels")]
 Point = Annotated[list[Coord], Field(min_length=2, max_length=2, description="[x, y] pixels")]
 
@@ -51,7 +50,6 @@ class BoxItem(_Item):
     label: str | None = None
 
 
-
 class PointItem(_Item):
     task: Literal["point"]
     query: str = Field(min_length=1)
@@ -59,13 +57,11 @@ class PointItem(_Item):
     label: str | None = None
 
 
-
 class TraceItem(_Item):
     task: Literal["trace"]
     query: str = Field(min_length=1)
     trace: list[Point] = Field(min_length=2)
     label: str | None = None
-
 
 
 class Turn(_Model):
@@ -91,7 +87,7 @@ TASKS = ("box", "point", "trace", "vqa")
 
 def count_conversation_pairs(turns: list[Turn]) -> int:
     """Human->gpt turn pairs in a conversation."""
-    return sum(1 for a, b in zip(turns, turns[1:], strict=False) if a.from_ == "human" and b.from_ == "gpt")
+    return sum(1 for a, b in pairwise(turns) if a.from_ == "human" and b.from_ == "gpt")
 
 
 class GroundingRecord(_Model):
