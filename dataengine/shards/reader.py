@@ -43,6 +43,7 @@ def iter_samples(shard: str | Path, shard_name: str | None = None) -> Iterator[S
     label = shard_name or shard.name
     current: Sample | None = None
     seen: set[str] = set()
+    end_offset = 0
     try:
         with tarfile.open(shard, mode="r|*") as tar:
             for member in tar:
@@ -64,10 +65,25 @@ def iter_samples(shard: str | Path, shard_name: str | None = None) -> Iterator[S
                     raise ShardError(f"{label}: sample {key!r} has two {ext!r} members")
                 fileobj = tar.extractfile(member)
                 current[ext] = fileobj.read() if fileobj is not None else b""
+            end_offset = tar.offset
     except (tarfile.TarError, EOFError, OSError) as exc:
-        raise ShardError(f"{label}: unreadable or truncated tar ({exc})") from exc
+        where = f" at sample {current['__key__']!r}" if current is not None else ""
+        raise ShardError(f"{label}: unreadable or truncated tar{where} ({exc})") from exc
+    if not _has_end_marker(shard, end_offset):
+        where = f" after sample {current['__key__']!r}" if current is not None else ""
+        raise ShardError(f"{label}: truncated tar{where} (no end-of-archive marker)")
     if current is not None:
         yield current
+
+
+def _has_end_marker(shard: Path, end_offset: int) -> bool:
+    """An uncompressed tar ends with two zero blocks after its last member; tarfile stops silently without them."""
+    with open(shard, "rb") as fh:
+        head = fh.read(265)
+        if head[257:262] != b"ustar" and end_offset > 0:
+            return True  # compressed or exotic: tarfile's own checks apply
+        fh.seek(end_offset)
+        return fh.read(1024) == bytes(1024)
 
 
 def iter_shard_set(path: str | Path) -> Iterator[Sample]:

@@ -20,7 +20,7 @@ from dataengine.errors import ShardError
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
 EXT_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
-FIXED_MTIME = 0.0
+FIXED_MTIME = 0  # an int: a float mtime makes tarfile add a PAX header to every member
 TAR_BLOCK = 512
 INDEX_SUFFIX = ".idx.json"
 TMP_SUFFIX = ".tmp"
@@ -79,7 +79,7 @@ class ShardWriter:
         *,
         max_samples: int = 10_000,
         max_bytes: int = 1 << 30,
-        mtime: float = FIXED_MTIME,
+        mtime: int = FIXED_MTIME,
         write_index: bool = True,
     ) -> None:
         if not re.match(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$", prefix):
@@ -91,7 +91,7 @@ class ShardWriter:
         self.prefix = prefix
         self.max_samples = max_samples
         self.max_bytes = max_bytes
-        self.mtime = mtime
+        self.mtime = int(mtime)
         self.write_index = write_index
         self._current: _OpenShard | None = None
         self._next_number = 0

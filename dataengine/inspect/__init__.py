@@ -1,0 +1,1 @@
+"""Looking at shards: validate, stats and plots, contact sheets, previews."""
