@@ -37,6 +37,14 @@ class SceneFacts(BaseModel):
     relation: Literal["in", "on"] = "in"
     base_instruction: str
     objects: list[ObjectFact]
+    split: Literal["seen", "unseen"] = Field(
+        default="seen", description="which half of the template and phrase pools this episode draws from"
+    )
+    robot_forward_xy: tuple[float, float] = Field(
+        default=(1.0, 0.0),
+        description="the direction the robot faces, world frame; 'left' is this turned 90 degrees "
+        "counter-clockwise, 'in front of' means nearer the robot along it",
+    )
 
     def by_role(self, role: str) -> list[ObjectFact]:
         return [o for o in self.objects if o.role == role]
