@@ -179,3 +179,80 @@ def project_points_cv(
         uv = (np.asarray(intrinsics_k, dtype=np.float64) @ cam.T).T
         pixels = uv[:, :2] / uv[:, 2:3]
     return pixels, depth
+
+
+# --- resized frames (model answer formats) -----------------------------------------------------------------
+
+QWEN_FACTOR = 28  # patch 14 x merge 2
+QWEN_MIN_PIXELS = 4 * 28 * 28  # 3136, the released Qwen2.5-VL processor
+QWEN_MAX_PIXELS = 16384 * 28 * 28  # 12845056
+QWEN_MAX_ASPECT_RATIO = 200
+
+
+def smart_resize(
+    height: int,
+    width: int,
+    factor: int = QWEN_FACTOR,
+    min_pixels: int = QWEN_MIN_PIXELS,
+    max_pixels: int = QWEN_MAX_PIXELS,
+) -> tuple[int, int]:
+    """Qwen2.5-VL's processor size for an image: (resized_height, resized_width), both multiples of `factor`,
+    their product within [min_pixels, max_pixels], aspect ratio kept as closely as possible.
+
+    Same arithmetic as `qwen_vl_utils.smart_resize` (a test compares them). Where the reference would return a
+    zero side (an elongated image under a small `max_pixels`, e.g. 100x7000 with 50176), this raises instead.
+    """
+    from dataengine.errors import InputError
+
+    if min(height, width) <= 0 or factor <= 0:
+        raise InputError(f"smart_resize needs positive sizes and factor, got {height}x{width}, factor {factor}")
+    if max_pixels < min_pixels:
+        raise InputError(f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})")
+    ratio = max(height, width) / min(height, width)
+    if ratio > QWEN_MAX_ASPECT_RATIO:
+        raise InputError(f"aspect ratio {ratio:.1f} of {width}x{height} exceeds {QWEN_MAX_ASPECT_RATIO}")
+    h_bar = max(factor, round(height / factor) * factor)
+    w_bar = max(factor, round(width / factor) * factor)
+    if h_bar * w_bar > max_pixels:
+        beta = math.sqrt((height * width) / max_pixels)
+        h_bar = math.floor(height / beta / factor) * factor
+        w_bar = math.floor(width / beta / factor) * factor
+    elif h_bar * w_bar < min_pixels:
+        beta = math.sqrt(min_pixels / (height * width))
+        h_bar = math.ceil(height * beta / factor) * factor
+        w_bar = math.ceil(width * beta / factor) * factor
+    if h_bar <= 0 or w_bar <= 0:
+        raise InputError(
+            f"a {width}x{height} image cannot be resized to multiples of {factor} within {max_pixels} pixels"
+        )
+    return h_bar, w_bar
+
+
+def resize_scale(width: float, height: float, new_width: float, new_height: float) -> tuple[float, float]:
+    """Per-axis factors (scale_x, scale_y) that map pixels of a width x height image into a resized frame."""
+    return new_width / width, new_height / height
+
+
+def to_frame(values_xy_px: Sequence[float], width: float, height: float, frame_w: float, frame_h: float):
+    """Flat [x, y, ...] pixels of a width x height image -> the same positions in a frame_w x frame_h frame
+    (a resized image, 1000 x 1000 for 0..1000 styles, 100 x 100 for percent, 1 x 1 for fractions)."""
+    return scale_xy(values_xy_px, frame_w / width, frame_h / height)
+
+
+def from_frame(values_xy_frame: Sequence[float], width: float, height: float, frame_w: float, frame_h: float):
+    """Inverse of `to_frame`: frame units -> pixels of the width x height image (not rounded, not clipped)."""
+    return scale_xy(values_xy_frame, width / frame_w, height / frame_h)
+
+
+def to_bins(values_xy_px: Sequence[float], width: float, height: float, bins: int = 1000) -> list[int]:
+    """Florence-2 quantization: bin = floor(v / size * bins), clamped to 0..bins-1, per axis."""
+    out = []
+    for i, v in enumerate(values_xy_px):
+        size = width if i % 2 == 0 else height
+        out.append(min(max(math.floor(float(v) / size * bins), 0), bins - 1))
+    return out
+
+
+def from_bins(bins_xy: Sequence[float], width: float, height: float, bins: int = 1000) -> list[float]:
+    """Florence-2 dequantization: v = (bin + 0.5) * size / bins, per axis (bin centres)."""
+    return [(float(b) + 0.5) * (width if i % 2 == 0 else height) / bins for i, b in enumerate(bins_xy)]
