@@ -22,6 +22,7 @@ app = typer.Typer(
 # Each module registers its commands; add a new command group by adding its module here.
 COMMAND_MODULES: list[str] = [
     "dataengine.cli.inspect_cmds",
+    "dataengine.cli.export_cmds",
 ]
 
 
