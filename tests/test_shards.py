@@ -1,0 +1,125 @@
+"""Shard writing: determinism, rollover, atomic names, sidecar indexes, and loading by other tools."""
+
+import hashlib
+import io
+import json
+import tarfile
+
+import pytest
+
+from dataengine.errors import ShardError
+from dataengine.shards import GroundingShardWriter, ShardWriter, index_path, iter_grounding, list_shards, write_manifest
+from tests.helpers import make_image, make_record
+
+
+def _write_set(out, n=9, max_samples=4, max_bytes=1 << 30):
+    with GroundingShardWriter(out, "test", max_samples=max_samples, max_bytes=max_bytes) as writer:
+        for i in range(n):
+            fmt = "PNG" if i % 3 == 0 else "JPEG"
+            image = make_image(40 + i, 30 + i, fmt, color=(i * 20, 50, 90))
+            items = [{"task": "box", "query": f"thing {i}", "boxes": [[1, 2, 20.5, 25]], "label": "thing"}]
+            if i % 2:
+                items.append({"task": "point", "query": "a point", "points": [[3, 4]]})
+            if i == 5:
+                items.append(
+                    {"task": "vqa", "conversation": [{"from": "human", "value": "q?"}, {"from": "gpt", "value": "a"}]}
+                )
+            writer.write(make_record(f"sample_{i:04d}", image, items), image)
+    write_manifest(writer.rows, out / "manifest.parquet")
+    return writer
+
+
+def _digest(folder):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_two_runs_give_byte_identical_shards(tmp_path):
+    _write_set(tmp_path / "a")
+    _write_set(tmp_path / "b")
+    assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+
+
+def test_rollover_by_count_and_bytes_and_no_temp_files(tmp_path):
+    _write_set(tmp_path / "count", n=9, max_samples=4)
+    assert [p.name for p in list_shards(tmp_path / "count")] == [f"test-00000{i}.tar" for i in range(3)]
+    _write_set(tmp_path / "bytes", n=9, max_samples=100, max_bytes=6000)
+    shards = list_shards(tmp_path / "bytes")
+    assert len(shards) > 1
+    assert all(p.stat().st_size <= 6000 + 10240 for p in shards)  # + the tar end padding
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_tar_members_are_fixed_and_adjacent(tmp_path):
+    _write_set(tmp_path)
+    with tarfile.open(list_shards(tmp_path)[0]) as tar:
+        members = tar.getmembers()
+    assert all(m.mtime == 0 and m.uid == 0 and m.uname == "" and m.mode == 0o444 for m in members)
+    keys = [m.name.split(".")[0] for m in members]
+    assert keys == sorted(keys)  # adjacent: each key's members come together
+    assert all(m.name.count(".") == 1 for m in members)
+
+
+def test_sidecar_index_points_at_each_sample(tmp_path):
+    _write_set(tmp_path)
+    shard = list_shards(tmp_path)[0]
+    index = json.loads(index_path(shard).read_text())
+    data = shard.read_bytes()
+    for key, offset, length in index["index"]:
+        with tarfile.open(fileobj=io.BytesIO(data[offset : offset + length] + bytes(1024))) as tar:
+            names = tar.getnames()
+        assert names and all(n.startswith(key + ".") for n in names)
+
+
+def test_round_trip_through_our_reader(tmp_path):
+    _write_set(tmp_path)
+    samples = list(iter_grounding(tmp_path))
+    assert [s.record.key for s in samples] == [f"sample_{i:04d}" for i in range(9)]
+    assert samples[0].image_ext == "png" and samples[1].image_ext == "jpg"
+    assert samples[1].image_bytes == make_image(41, 31, "JPEG", color=(20, 50, 90))  # bytes untouched
+
+
+def test_loads_with_webdataset(tmp_path):
+    import webdataset as wds
+
+    _write_set(tmp_path)
+    urls = [str(p) for p in list_shards(tmp_path)]
+    rows = list(wds.WebDataset(urls, shardshuffle=False).decode("pil"))
+    assert len(rows) == 9
+    assert rows[0]["png"].size == (40, 30) and rows[1]["jpg"].size == (41, 31)
+    assert rows[5]["json"]["items"][2]["task"] == "vqa"
+
+
+def test_loads_with_hugging_face_datasets(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    from dataengine.records.grounding import hf_features
+
+    _write_set(tmp_path / "shards")
+    files = [str(p) for p in list_shards(tmp_path / "shards")]
+    ds = datasets.load_dataset(
+        "webdataset",
+        data_files={"train": files},
+        split="train",
+        features=hf_features(),
+        cache_dir=str(tmp_path / "hf_cache"),
+    )
+    assert len(ds) == 9
+    assert ds[5]["json"]["items"][2]["conversation"][1]["value"] == "a"
+    assert ds[0]["png"].size == (40, 30) and ds[0]["jpg"] is None
+
+
+def test_writer_rejects_bad_keys_and_duplicates(tmp_path):
+    with ShardWriter(tmp_path, "x") as writer:
+        with pytest.raises(ShardError):
+            writer.write("a.b", {"json": b"{}"})
+        with pytest.raises(ShardError):
+            writer.write("../evil", {"json": b"{}"})
+        writer.write("ok", {"json": b"{}"})
+        with pytest.raises(ShardError):
+            writer.write("ok", {"json": b"{}"})
+
+
+def test_abort_leaves_no_partial_shard(tmp_path):
+    with pytest.raises(RuntimeError), ShardWriter(tmp_path, "x") as writer:
+        writer.write("a", {"json": b"{}"})
+        raise RuntimeError("crash")
+    assert list(tmp_path.iterdir()) == []
