@@ -26,6 +26,7 @@ from dataengine.rewrite.lexicon import (
 
 MAX_CHARS = 200
 MAX_WORDS = 40
+MAX_PHRASE_CHARS = 80
 
 REJECT_REASONS: tuple[str, ...] = (
     "empty",
@@ -34,6 +35,7 @@ REJECT_REASONS: tuple[str, ...] = (
     "drops_pick_object",
     "drops_place_object",
     "names_unknown_object",
+    "drops_object",
 )
 
 
@@ -122,3 +124,19 @@ def check_rewrites(
         if reason is not None:
             problems[kind] = reason
     return problems
+
+
+def check_phrase(text: object, obj: ObjectFact, vocabulary: frozenset[str] = DEFAULT_VOCABULARY) -> str | None:
+    """None if `text` is a usable noun phrase for `obj` (model-written pools), else the reason it is not."""
+    if not isinstance(text, str) or not text.strip():
+        return "empty"
+    if len(text) > MAX_PHRASE_CHARS:
+        return "too_long"
+    if "{" in text or "}" in text:
+        return "unfilled_placeholder"
+    terms = reference_terms(obj)
+    if not any(contains_phrase(text, t) for t in terms):
+        return "drops_object"
+    if _names_unknown_noun(_strip_terms(text, terms), vocabulary):
+        return "names_unknown_object"
+    return None
