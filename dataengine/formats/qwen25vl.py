@@ -9,12 +9,14 @@ model answers in pixels of the image it was fed after the processor.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from dataengine.errors import InputError
 from dataengine.formats.base import COORDS_PER_TARGET, AnswerStyle, blank_json_strings, find_groups
 from dataengine.geometry import QWEN_FACTOR, QWEN_MAX_PIXELS, QWEN_MIN_PIXELS, smart_resize
 
+_cached_smart_resize = lru_cache(maxsize=4096)(smart_resize)  # corpora repeat a few image sizes
 JSON_KEYS = {"box": "bbox_2d", "point": "point_2d"}
 
 
@@ -59,7 +61,7 @@ class Qwen25VLStyle(AnswerStyle):
         return {"min_pixels": self.min_pixels, "max_pixels": self.max_pixels, "factor": self.factor}
 
     def frame_size(self, width: int, height: int) -> tuple[float, float]:
-        resized_h, resized_w = smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
+        resized_h, resized_w = _cached_smart_resize(height, width, self.factor, self.min_pixels, self.max_pixels)
         return float(resized_w), float(resized_h)
 
     def format(self, task: str, encoded: list[list[float]], label: str | None) -> str:
