@@ -121,3 +121,10 @@ def test_spatial_prompts():
         apply_spatial_prompt("x", "other")  # type: ignore[arg-type]
     with pytest.raises(InputError):
         apply_spatial_prompt("  . ")
+
+
+def test_public_names_resolve():
+    import dataengine.formats as formats
+
+    for name in formats.__all__:
+        assert getattr(formats, name) is not None
