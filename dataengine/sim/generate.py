@@ -1,0 +1,228 @@
+"""`dataengine sim generate`: a deterministic work list of episode chunks run on Ray, one shard per chunk.
+
+Chunk k holds episodes [k * n, (k + 1) * n) of the recipe (n = `episodes_per_shard`) and writes
+`OUT/episodes-<k>-000000.tar` (+ index). Completion markers, retries and resume come from
+`dataengine.runtime.jobs.run_tasks`; a chunk's output depends only on (recipe, seed, indexes), so any number of
+workers, a crash and a resume all give the same bytes. After the job: `manifest.parquet` (one row per episode),
+`sim_stats.json` (attempts and failures by reason, CPU seconds of physics and rendering) and the resolved recipe.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+
+from dataengine.runtime.jobs import Task, atomic_write_text, run_tasks
+from dataengine.sim.spec import SimRecipe
+
+log = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.parquet"
+STATS_NAME = "sim_stats.json"
+RECIPE_NAME = "recipe.resolved.json"
+WORKER_MAX_CALLS = 8  # recycle worker processes (renderer memory) after this many chunks
+_WORKER_CACHE: dict[str, object] = {}
+
+
+def chunk_tasks(recipe: SimRecipe, render: bool, rewriter: str) -> list[Task]:
+    n = recipe.episodes_per_shard
+    recipe_json = recipe.model_dump(mode="json")
+    return [
+        Task(
+            task_id=f"episodes-{k:06d}",
+            payload={
+                "recipe": recipe_json,
+                "start": start,
+                "stop": min(start + n, recipe.episodes),
+                "render": render,
+                "rewriter": rewriter,
+            },
+        )
+        for k, start in enumerate(range(0, recipe.episodes, n))
+    ]
+
+
+def _worker_backend(name: str):
+    key = f"backend:{name}"
+    if key not in _WORKER_CACHE:
+        from dataengine.sim.backends import get_backend
+
+        _WORKER_CACHE[key] = get_backend(name)
+    return _WORKER_CACHE[key]
+
+
+def run_chunk(task: Task, out_dir: Path) -> dict:
+    """Find, render, label and write the episodes of one chunk. Returns manifest rows and statistics."""
+    from dataengine.shards import ShardWriter
+    from dataengine.sim.assets import load_catalog
+    from dataengine.sim.labels import compute_labels
+    from dataengine.sim.language import relation_for, rewrite_all, scene_facts
+    from dataengine.sim.render import render_episode
+    from dataengine.sim.sample import build_members, episode_key
+    from dataengine.sim.search import EpisodeNotFound, find_episode, look_seed
+
+    payload = task.payload
+    recipe = SimRecipe.model_validate(payload["recipe"])
+    catalog = load_catalog(recipe.catalogs or None)
+    backend = _worker_backend(recipe.backend)
+    failures: Counter = Counter()
+    found, lost = [], []
+    cpu_physics = 0.0
+    for index in range(payload["start"], payload["stop"]):
+        try:
+            episode = find_episode(recipe, catalog, backend, index)
+        except EpisodeNotFound as exc:
+            failures.update(exc.failures)
+            lost.append({"episode_index": index, "failures": dict(exc.failures)})
+            continue
+        failures.update(episode.failures)
+        cpu_physics += episode.cpu_s
+        found.append(episode)
+    keys = [episode_key(recipe.name, e.index) for e in found]
+    relations = [relation_for(e.layout, recipe.task.relation_by_container) for e in found]
+    facts = [scene_facts(k, e.layout, r, recipe.split) for k, e, r in zip(keys, found, relations, strict=True)]
+    vocabulary = sorted({a.name for a in catalog.objects + catalog.containers})
+    rewrites = rewrite_all(payload["rewriter"], facts, recipe.seed, vocabulary) if found else []
+    rows, cpu_render = [], 0.0
+    backend_info = {"name": backend.name}
+    writer = ShardWriter(out_dir, task.task_id, max_samples=1_000_000, max_bytes=1 << 40)
+    try:
+        for key, episode, relation, rewrite in zip(keys, found, relations, rewrites, strict=True):
+            rendered = labels = None
+            if payload["render"]:
+                cpu0 = time.process_time()
+                # physics search may have loaded later attempts' scenes: rebuild this episode's scene
+                backend.load(episode.layout, control_hz=recipe.control_hz, quality=recipe.render.quality)
+                rendered = render_episode(
+                    backend, recipe, episode.layout, episode.trajectory, look_seed(recipe.seed, episode.index)
+                )
+                grasp_step = next(b for n, _, b in episode.plan.phases if n == "close") - 1
+                labels = compute_labels(
+                    episode.layout,
+                    episode.trajectory,
+                    rendered,
+                    episode.plan.grasp_point_m,
+                    grasp_step,
+                    episode.plan.place_point_m,
+                    recipe.trace_horizon,
+                    catalog.base_dir,
+                )
+                cpu_render += time.process_time() - cpu0
+                backend_info = {"name": backend.name, "gl_renderer": backend.gl_info()}
+            members = build_members(
+                recipe, key, episode, rewrite, facts[found.index(episode)].base_instruction, relation,
+                payload["rewriter"], rendered, labels, backend_info,
+            )  # fmt: skip
+            shard = writer.write(key, members)
+            rows.append(
+                _manifest_row(key, shard, episode, relation, facts[found.index(episode)].base_instruction, recipe)
+            )
+    except BaseException:
+        writer.abort()
+        raise
+    infos = writer.close()
+    return {
+        "episodes": rows,
+        "lost": lost,
+        "attempts": sum(e.attempt + 1 for e in found) + sum(sum(x["failures"].values()) for x in lost),
+        "successes": len(found),
+        "failures": dict(sorted(failures.items())),
+        "cpu_physics_s": round(cpu_physics, 4),
+        "cpu_render_s": round(cpu_render, 4),
+        "shards": [i.name for i in infos],
+    }
+
+
+def _manifest_row(key: str, shard: str, episode, relation: str, instruction: str, recipe: SimRecipe) -> dict:
+    layout = episode.layout
+    return {
+        "key": key,
+        "shard": shard,
+        "episode_index": episode.index,
+        "pick_asset": layout.pick.asset_id,
+        "place_asset": layout.place.asset_id,
+        "relation": relation,
+        "distractors": len(layout.by_role("distractor")),
+        "num_steps": episode.trajectory.steps,
+        "attempts": episode.attempt + 1,
+        "instruction": instruction,
+        "split": recipe.split,
+        "success": True,
+    }
+
+
+def describe_progress(results: list[dict]) -> str:
+    successes = sum(r["successes"] for r in results)
+    attempts = sum(r["attempts"] for r in results)
+    failures: Counter = Counter()
+    for r in results:
+        failures.update(r["failures"])
+    top = ", ".join(f"{k} {v}" for k, v in failures.most_common(3))
+    return f"{successes} ok / {attempts} attempts" + (f" ({top})" if top else "")
+
+
+def generate(
+    recipe: SimRecipe,
+    out_dir: str | Path,
+    *,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    resume: bool = False,
+    render: bool = True,
+    rewriter: str | None = None,
+    show_progress: bool = True,
+) -> dict:
+    """Run the whole job; returns the statistics written to `sim_stats.json`."""
+    out_dir = Path(out_dir)
+    rewriter = rewriter or recipe.rewriter
+    tasks = chunk_tasks(recipe, render, rewriter)
+    fingerprint = f"{recipe.fingerprint()}-render{int(render)}-{rewriter}-{recipe.backend}"
+    wall0 = time.perf_counter()
+    results = run_tasks(
+        run_chunk,
+        tasks,
+        out_dir,
+        job_name=f"sim generate {recipe.name}",
+        fingerprint=fingerprint,
+        workers=workers,
+        ray_address=ray_address,
+        resume=resume,
+        remote_options={"max_calls": WORKER_MAX_CALLS},
+        describe=describe_progress,
+        show_progress=show_progress,
+    )
+    stats = _write_outputs(recipe, out_dir, results, rewriter, render)
+    stats["wall_s"] = round(time.perf_counter() - wall0, 3)
+    return stats
+
+
+def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewriter: str, render: bool) -> dict:
+    import polars as pl
+
+    rows = [row for r in results for row in r["episodes"]]
+    frame = pl.DataFrame(rows) if rows else pl.DataFrame(schema={"key": pl.Utf8})
+    tmp = out_dir / (MANIFEST_NAME + ".tmp")
+    frame.write_parquet(tmp)
+    tmp.replace(out_dir / MANIFEST_NAME)
+    failures: Counter = Counter()
+    for r in results:
+        failures.update(r["failures"])
+    stats = {
+        "recipe": recipe.name,
+        "episodes_requested": recipe.episodes,
+        "episodes_written": len(rows),
+        "episodes_lost": [x for r in results for x in r["lost"]],
+        "attempts": sum(r["attempts"] for r in results),
+        "failures": dict(sorted(failures.items())),
+        "cpu_physics_s": round(sum(r["cpu_physics_s"] for r in results), 3),
+        "cpu_render_s": round(sum(r["cpu_render_s"] for r in results), 3),
+        "rendered": render,
+        "rewriter": rewriter,
+        "shards": [s for r in results for s in r["shards"]],
+    }
+    atomic_write_text(out_dir / STATS_NAME, json.dumps(stats, indent=1, sort_keys=True))
+    atomic_write_text(out_dir / RECIPE_NAME, json.dumps(recipe.model_dump(mode="json"), indent=1, sort_keys=True))
+    return stats

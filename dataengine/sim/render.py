@@ -1,0 +1,138 @@
+"""Render a validated trajectory by kinematic replay, with visual randomization drawn at render time.
+
+For each recorded control step the stored physics state is restored (no stepping) and every camera renders RGB
+(JPEG-encoded at once), plus the segmentation the labels need and optional depth. The look (table colour and
+texture, floor, lights, camera jitter) is drawn from its own seeded generator; a look whose first frames are too
+dark (mean intensity below the recipe's threshold, as GenManip rejects below 80) is re-drawn.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from dataengine.sim.backends.base import SimBackend
+from dataengine.sim.layout import Layout, Light, Look
+from dataengine.sim.rig import rig_cameras
+from dataengine.sim.rollout import Trajectory
+from dataengine.sim.spec import SimRecipe
+
+
+@dataclass
+class RenderedEpisode:
+    """Per camera: JPEG bytes per frame, segmentation per frame (object index, -1 = other), optional depth, and
+    the camera's intrinsics (3, 3) and per-frame OpenCV camera->world transforms (T, 4, 4)."""
+
+    look: Look
+    redraws: int
+    jpeg: dict[str, list[bytes]] = field(default_factory=dict)
+    segmentation: dict[str, np.ndarray] = field(default_factory=dict)  # (T, H, W) int16
+    depth_m: dict[str, np.ndarray] = field(default_factory=dict)  # (T, H, W) float32
+    intrinsics_k: dict[str, np.ndarray] = field(default_factory=dict)
+    T_cam_to_world_cv: dict[str, np.ndarray] = field(default_factory=dict)
+    mean_intensity: float = 0.0
+    cpu_s: float = 0.0
+
+
+def draw_look(recipe: SimRecipe, layout: Layout, rng: np.random.Generator) -> Look:
+    """Random colours, lights and camera jitter around the layout's nominal rig."""
+    spec = recipe.task.randomization
+    lights = []
+    for light in layout.lights:
+        level = float(rng.uniform(*spec.light_diffuse))
+        offset = rng.uniform(-spec.light_pos_jitter_m, spec.light_pos_jitter_m, size=3) * [1, 1, 0.25]
+        lights.append(
+            Light(
+                name=light.name,
+                pos_m=tuple(float(v) for v in np.asarray(light.pos_m) + offset),
+                dir=light.dir,
+                diffuse=(level, level, level),
+                specular=light.specular,
+                directional=light.directional,
+                cast_shadow=light.cast_shadow,
+            )
+        )
+
+    def jitter(_name: str):
+        return (
+            rng.uniform(-spec.camera_pos_jitter_m, spec.camera_pos_jitter_m, size=3),
+            rng.uniform(-spec.camera_lookat_jitter_m, spec.camera_lookat_jitter_m, size=3),
+        )
+
+    cams = rig_cameras(
+        recipe.camera_rig,
+        [c.name for c in layout.cameras],
+        recipe.render.width,
+        recipe.render.height,
+        layout.table.top_center_m[2],
+        jitter=jitter,
+    )
+    return Look(
+        table_rgba=tuple(spec.table_rgbas[int(rng.integers(len(spec.table_rgbas)))]),
+        table_texture=spec.table_textures[int(rng.integers(len(spec.table_textures)))],
+        floor_rgba=tuple(spec.floor_rgbas[int(rng.integers(len(spec.floor_rgbas)))]),
+        lights=lights,
+        cameras=cams,
+    )
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """Deterministic JPEG (same pixels and quality -> same bytes on one machine)."""
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=quality, optimize=False, subsampling=2)
+    return buf.getvalue()
+
+
+def _choose_look(
+    backend: SimBackend, recipe: SimRecipe, layout: Layout, traj: Trajectory, seed
+) -> tuple[Look, int, float]:
+    rng = np.random.default_rng(seed)
+    look, mean = None, 0.0
+    for redraw in range(recipe.render.max_redraws + 1):
+        look = draw_look(recipe, layout, rng)
+        backend.apply_look(look)
+        backend.set_state(traj.state(0))
+        mean = float(
+            np.mean([backend.render(c.name).rgb.mean() for c in layout.cameras if c.mount == "world"] or [255])
+        )
+        if mean >= recipe.render.min_mean_intensity:
+            return look, redraw, mean
+    return look, recipe.render.max_redraws, mean
+
+
+def render_episode(
+    backend: SimBackend, recipe: SimRecipe, layout: Layout, traj: Trajectory, look_seed
+) -> RenderedEpisode:
+    """Render every recorded step from every camera (the backend must hold this layout's scene)."""
+    cpu0 = time.process_time()
+    spec = recipe.render
+    look, redraws, mean = _choose_look(backend, recipe, layout, traj, look_seed)
+    out = RenderedEpisode(look=look, redraws=redraws, mean_intensity=mean)
+    names = [c.name for c in layout.cameras]
+    segs: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    depths: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    poses: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    for name in names:
+        out.jpeg[name] = []
+    for t in range(traj.steps):
+        backend.set_state(traj.state(t))
+        for name in names:
+            frame = backend.render(name, rgb=True, depth=spec.depth, segmentation=True)
+            out.jpeg[name].append(encode_jpeg(frame.rgb, spec.jpeg_quality))
+            segs[name].append(frame.segmentation)
+            if spec.depth:
+                depths[name].append(frame.depth_m)
+            params = backend.camera_params(name)
+            poses[name].append(params.T_cam_to_world_cv)
+            out.intrinsics_k[name] = params.intrinsics_k
+    for name in names:
+        out.segmentation[name] = np.stack(segs[name])
+        out.T_cam_to_world_cv[name] = np.stack(poses[name])
+        if spec.depth:
+            out.depth_m[name] = np.stack(depths[name])
+    out.cpu_s = time.process_time() - cpu0
+    return out

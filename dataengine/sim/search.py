@@ -1,0 +1,80 @@
+"""Find one validated episode: sample, plan and execute attempts (physics only) until one succeeds.
+
+Attempt `a` of episode `i` draws everything from `default_rng([seed, i, a])`, so the episode found depends only on
+(recipe, seed, index), never on which worker ran it or what it ran before.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dataengine.sim.assets import Catalog
+from dataengine.sim.backends.base import SimBackend
+from dataengine.sim.expert import Plan, plan_pick_place
+from dataengine.sim.layout import Layout
+from dataengine.sim.rollout import Trajectory, execute
+from dataengine.sim.sampler import AttemptFailed, sample_layout
+from dataengine.sim.spec import SimRecipe
+
+
+@dataclass
+class FoundEpisode:
+    index: int
+    attempt: int
+    layout: Layout
+    plan: Plan
+    trajectory: Trajectory
+    failures: Counter = field(default_factory=Counter)
+    cpu_s: float = 0.0
+
+
+class EpisodeNotFound(Exception):
+    def __init__(self, index: int, failures: Counter) -> None:
+        super().__init__(f"episode {index}: no success in {sum(failures.values())} attempts ({dict(failures)})")
+        self.index = index
+        self.failures = failures
+
+
+def attempt_rng(seed: int, index: int, attempt: int) -> np.random.Generator:
+    return np.random.default_rng([seed, index, attempt])
+
+
+def look_seed(seed: int, index: int) -> list[int]:
+    """Seed of the render-time look of an episode (separate from the physics attempts)."""
+    return [seed, index, 1_000_003]
+
+
+def find_episode(recipe: SimRecipe, catalog: Catalog, backend: SimBackend, index: int) -> FoundEpisode:
+    """Loop over attempts until one passes every check. Raises EpisodeNotFound after the recipe's maximum."""
+    cpu0 = time.process_time()
+    failures: Counter = Counter()
+    for attempt in range(recipe.max_attempts_per_episode):
+        rng = attempt_rng(recipe.seed, index, attempt)
+        try:
+            layout = sample_layout(recipe, catalog, rng)
+            backend.load(layout, control_hz=recipe.control_hz, quality=recipe.render.quality)
+            plan = plan_pick_place(backend, layout, recipe.task.expert)
+            trajectory = execute(backend, layout, plan)
+        except AttemptFailed as exc:
+            failures[exc.reason] += 1
+            continue
+        return FoundEpisode(index, attempt, layout, plan, trajectory, failures, time.process_time() - cpu0)
+    raise EpisodeNotFound(index, failures)
+
+
+def replay_actions(
+    backend: SimBackend, layout: Layout, trajectory_qpos0, qvel0, ctrl0, time0, actions_arm, actions_gripper
+):
+    """Re-simulate from an initial state with recorded actions (no checks); the backend ends in the final state."""
+    from dataengine.sim.backends.base import SimState
+
+    backend.set_state(
+        SimState(np.asarray(trajectory_qpos0), np.asarray(qvel0), np.zeros(0), np.asarray(ctrl0), float(time0))
+    )
+    for arm, grip in zip(actions_arm, actions_gripper, strict=True):
+        backend.set_joint_targets(np.asarray(arm), float(grip))
+        backend.step(1)
