@@ -10,6 +10,7 @@ from pathlib import Path
 
 # schema file stem -> "module:Model". Add a line when a new record type appears.
 SCHEMA_MODELS = {
+    "episode.v1": "dataengine.records.episode:EpisodeRecord",
     "grounding.v1": "dataengine.records.grounding:GroundingRecord",
 }
 

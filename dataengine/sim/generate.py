@@ -69,8 +69,9 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     catalog = load_catalog(recipe.catalogs or None)
     backend = _worker_backend(recipe.backend)
     failures: Counter = Counter()
-    found, lost = [], []
-    cpu_physics = 0.0
+    found, lost, renders = [], [], []
+    cpu_physics = cpu_render = 0.0
+    backend_info = {"name": backend.name}
     for index in range(payload["start"], payload["stop"]):
         try:
             episode = find_episode(recipe, catalog, backend, index)
@@ -81,45 +82,44 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
         failures.update(episode.failures)
         cpu_physics += episode.cpu_s
         found.append(episode)
+        if payload["render"]:  # the backend still holds this episode's scene: render it now
+            cpu0 = time.process_time()
+            rendered = render_episode(
+                backend, recipe, episode.layout, episode.trajectory, look_seed(recipe.seed, index)
+            )
+            grasp_step = next(b for n, _, b in episode.plan.phases if n == "close") - 1
+            labels = compute_labels(
+                episode.layout,
+                episode.trajectory,
+                rendered,
+                episode.plan.grasp_point_m,
+                grasp_step,
+                episode.plan.place_point_m,
+                recipe.trace_horizon,
+                catalog.base_dir,
+            )
+            renders.append((rendered, labels))
+            cpu_render += time.process_time() - cpu0
+            backend_info = {"name": backend.name, "gl_renderer": backend.gl_info()}
+        else:
+            renders.append((None, None))
     keys = [episode_key(recipe.name, e.index) for e in found]
     relations = [relation_for(e.layout, recipe.task.relation_by_container) for e in found]
     facts = [scene_facts(k, e.layout, r, recipe.split) for k, e, r in zip(keys, found, relations, strict=True)]
     vocabulary = sorted({a.name for a in catalog.objects + catalog.containers})
     rewrites = rewrite_all(payload["rewriter"], facts, recipe.seed, vocabulary) if found else []
-    rows, cpu_render = [], 0.0
-    backend_info = {"name": backend.name}
+    rows = []
     writer = ShardWriter(out_dir, task.task_id, max_samples=1_000_000, max_bytes=1 << 40)
     try:
-        for key, episode, relation, rewrite in zip(keys, found, relations, rewrites, strict=True):
-            rendered = labels = None
-            if payload["render"]:
-                cpu0 = time.process_time()
-                # physics search may have loaded later attempts' scenes: rebuild this episode's scene
-                backend.load(episode.layout, control_hz=recipe.control_hz, quality=recipe.render.quality)
-                rendered = render_episode(
-                    backend, recipe, episode.layout, episode.trajectory, look_seed(recipe.seed, episode.index)
-                )
-                grasp_step = next(b for n, _, b in episode.plan.phases if n == "close") - 1
-                labels = compute_labels(
-                    episode.layout,
-                    episode.trajectory,
-                    rendered,
-                    episode.plan.grasp_point_m,
-                    grasp_step,
-                    episode.plan.place_point_m,
-                    recipe.trace_horizon,
-                    catalog.base_dir,
-                )
-                cpu_render += time.process_time() - cpu0
-                backend_info = {"name": backend.name, "gl_renderer": backend.gl_info()}
+        for i, episode in enumerate(found):
+            rendered, labels = renders[i]
+            base = facts[i].base_instruction
             members = build_members(
-                recipe, key, episode, rewrite, facts[found.index(episode)].base_instruction, relation,
-                payload["rewriter"], rendered, labels, backend_info,
+                recipe, keys[i], episode, rewrites[i], base, relations[i], payload["rewriter"], rendered, labels,
+                backend_info,
             )  # fmt: skip
-            shard = writer.write(key, members)
-            rows.append(
-                _manifest_row(key, shard, episode, relation, facts[found.index(episode)].base_instruction, recipe)
-            )
+            shard = writer.write(keys[i], members)
+            rows.append(_manifest_row(keys[i], shard, episode, relations[i], base, recipe))
     except BaseException:
         writer.abort()
         raise

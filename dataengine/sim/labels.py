@@ -27,7 +27,7 @@ from dataengine.sim.render import RenderedEpisode
 from dataengine.sim.rollout import Trajectory
 
 MIN_VISIBLE_PX = 12  # fewer segmentation pixels than this: not visible
-MAX_VISIBLE_OCCLUSION = 0.75  # more occluded than this: not counted as visible
+MAX_VISIBLE_OCCLUSION = 0.5  # more occluded than this: not counted as visible (the box may miss the centre)
 
 
 def _part_points(part: Part, base_dir: str | None) -> np.ndarray:

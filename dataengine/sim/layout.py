@@ -194,3 +194,6 @@ class RenderQuality(_Model):
     shadow_size: int = Field(default=1024, ge=64)
     msaa_samples: int = Field(default=0, ge=0, le=16)
     reflections: bool = False
+    robot_visual_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="fraction of the robot's visual mesh triangles kept (decimation)"
+    )

@@ -92,7 +92,7 @@ def build_members(
     frames = frame_arrays(recipe, rendered, cameras)
     look_cams = {c.name: c for c in (rendered.look.cameras if rendered else layout.cameras)}
     camera_infos = []
-    for i, name in enumerate(cameras):
+    for name in cameras:
         cam = look_cams[name]
         K = rendered.intrinsics_k[name] if rendered else np.full((3, 3), np.nan)
         T0 = rendered.T_cam_to_world_cv[name][0] if rendered else np.full((4, 4), np.nan)

@@ -80,8 +80,10 @@ class TaskSpec(_Strict):
 
 
 RENDER_PRESETS: dict[str, RenderQuality] = {
-    "fast": RenderQuality(name="fast", shadows=False, msaa_samples=0, reflections=False),
-    "standard": RenderQuality(name="standard", shadows=True, shadow_size=1024, msaa_samples=0, reflections=False),
+    "fast": RenderQuality(name="fast", shadows=False, msaa_samples=0, reflections=False, robot_visual_fraction=0.1),
+    "standard": RenderQuality(
+        name="standard", shadows=True, shadow_size=1024, msaa_samples=0, reflections=False, robot_visual_fraction=0.25
+    ),
     "high": RenderQuality(name="high", shadows=True, shadow_size=2048, msaa_samples=4, reflections=True),
 }
 

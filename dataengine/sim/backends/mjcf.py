@@ -28,14 +28,58 @@ TABLE_TEXTURES = ("none", "checker", "grain", "noise")
 
 @lru_cache(maxsize=1)
 def franka_assets_dir() -> Path:
-    try:
-        import gymnasium_robotics
-    except ImportError as exc:
-        raise MissingDependencyError("gymnasium-robotics", "sim", "The Franka Panda model") from exc
-    path = Path(gymnasium_robotics.__file__).parent / "envs/assets/kitchen_franka/franka_assets"
+    import importlib.util
+
+    # locate the package without importing it (its import registers environments and prints warnings)
+    found = importlib.util.find_spec("gymnasium_robotics")
+    if found is None or not found.submodule_search_locations:
+        raise MissingDependencyError("gymnasium-robotics", "sim", "The Franka Panda model")
+    path = Path(next(iter(found.submodule_search_locations))) / "envs/assets/kitchen_franka/franka_assets"
     if not (path / "chain.xml").is_file():
         raise InputError(f"gymnasium-robotics is installed but {path}/chain.xml is missing")
     return path
+
+
+def mesh_cache_dir() -> Path:
+    """Where derived meshes are cached (`DATAENGINE_CACHE_DIR`, default ~/.cache/dataengine)."""
+    import os
+
+    root = os.environ.get("DATAENGINE_CACHE_DIR") or Path.home() / ".cache" / "dataengine"
+    return Path(root) / "sim_meshes"
+
+
+@lru_cache(maxsize=4)
+def robot_mesh_dir(visual_fraction: float) -> Path:
+    """A mesh directory for the Panda: collision meshes as shipped, visual meshes decimated to `visual_fraction`
+    of their triangles (llvmpipe spends most of a frame on the arm's 134k triangles). 1.0 = the shipped dir."""
+    source = franka_assets_dir() / "meshes"
+    if visual_fraction >= 1.0:
+        return source
+    target = mesh_cache_dir() / f"panda_visual_{visual_fraction:.3f}"
+    if (target / "done").is_file():
+        return target
+    import shutil
+    import tempfile
+
+    import fast_simplification
+    import trimesh
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    shutil.copytree(source / "collision", tmp / "collision")
+    (tmp / "visual").mkdir()
+    for stl in sorted((source / "visual").glob("*.stl")):
+        mesh = trimesh.load(stl, force="mesh")
+        vertices, faces = fast_simplification.simplify(
+            mesh.vertices, mesh.faces, target_reduction=1.0 - visual_fraction
+        )
+        trimesh.Trimesh(vertices, faces, process=False).export(tmp / "visual" / stl.name)
+    (tmp / "done").write_text("ok\n")
+    try:
+        tmp.rename(target)
+    except OSError:  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
 
 
 def _strip_include(text: str) -> str:
@@ -148,7 +192,9 @@ def _table_xml(layout: Layout) -> str:
     )
 
 
-def build_mjcf(layout: Layout, *, timestep_s: float = 0.002, catalog_dir: Path | None = None) -> str:
+def build_mjcf(
+    layout: Layout, *, timestep_s: float = 0.002, catalog_dir: Path | None = None, robot_visual_fraction: float = 1.0
+) -> str:
     """The scene as one MJCF document (meshes of the robot referenced by absolute path)."""
     assets, chain, actuators = _panda_parts()
     base = layout.robot
@@ -167,7 +213,7 @@ def build_mjcf(layout: Layout, *, timestep_s: float = 0.002, catalog_dir: Path |
     )
     world_cams = "".join(_camera_xml(c) for c in layout.cameras if c.mount == "world")
     return f"""<mujoco model="dataengine_pick_place">
-  <compiler angle="radian" meshdir="{franka_assets_dir() / "meshes"}" autolimits="true"/>
+  <compiler angle="radian" meshdir="{robot_mesh_dir(robot_visual_fraction)}" autolimits="true"/>
   <option timestep="{timestep_s}" integrator="implicitfast" cone="elliptic" impratio="10"/>
   <visual>
     <global offwidth="{max_w}" offheight="{max_h}"/>

@@ -59,7 +59,12 @@ class MujocoBackend:
         self._close_renderers()
         self.layout = layout
         self.quality = quality or RenderQuality()
-        xml = build_mjcf(layout, timestep_s=TIMESTEP_S, catalog_dir=self.catalog_dir)
+        xml = build_mjcf(
+            layout,
+            timestep_s=TIMESTEP_S,
+            catalog_dir=self.catalog_dir,
+            robot_visual_fraction=self.quality.robot_visual_fraction,
+        )
         try:
             self.model = mj.MjModel.from_xml_string(xml)
         except ValueError as exc:
@@ -229,37 +234,42 @@ class MujocoBackend:
             T_cam_to_world_cv=gl_camera_to_cv(T_gl),
         )
 
-    def _renderer(self, width: int, height: int):
-        key = (width, height)
+    def _renderer(self, width: int, height: int, mode: str):
+        """One renderer (own GL context) per resolution and mode: switching a context between RGB, depth and
+        segmentation costs llvmpipe about 40 ms each time, so every mode keeps its own."""
+        key = (width, height, mode)
         if key not in self._renderers:
             renderer = self.mujoco.Renderer(self.model, height=height, width=width)
+            if mode == "depth":
+                renderer.enable_depth_rendering()
+            elif mode == "seg":
+                renderer.enable_segmentation_rendering()
             self._renderers[key] = renderer
             log_gl_renderer_once(self.gl_info())
         return self._renderers[key]
 
-    def render(self, camera: str, *, rgb: bool = True, depth: bool = False, segmentation: bool = False) -> CameraFrame:
+    def _render_mode(self, camera: str, mode: str) -> np.ndarray:
         mj = self.mujoco
         cam = self.layout.camera(camera)
-        renderer = self._renderer(cam.width, cam.height)
+        renderer = self._renderer(cam.width, cam.height, mode)
         renderer.update_scene(self.data, camera=self._cam_ids[camera], scene_option=self._scene_option)
         flags = renderer.scene.flags
-        flags[mj.mjtRndFlag.mjRND_SHADOW] = self.quality.shadows
-        flags[mj.mjtRndFlag.mjRND_REFLECTION] = self.quality.reflections
+        flags[mj.mjtRndFlag.mjRND_SHADOW] = self.quality.shadows and mode == "rgb"
+        flags[mj.mjtRndFlag.mjRND_REFLECTION] = self.quality.reflections and mode == "rgb"
         flags[mj.mjtRndFlag.mjRND_SKYBOX] = False
+        return renderer.render()
+
+    def render(self, camera: str, *, rgb: bool = True, depth: bool = False, segmentation: bool = False) -> CameraFrame:
         frame = CameraFrame()
         if rgb:
-            frame.rgb = renderer.render().copy()
+            frame.rgb = self._render_mode(camera, "rgb")
         if depth:
-            renderer.enable_depth_rendering()
-            frame.depth_m = renderer.render().astype(np.float32)
-            renderer.disable_depth_rendering()
+            frame.depth_m = self._render_mode(camera, "depth").astype(np.float32)
         if segmentation:
-            renderer.enable_segmentation_rendering()
-            seg = renderer.render()
-            renderer.disable_segmentation_rendering()
+            seg = self._render_mode(camera, "seg")
             ids, types = seg[..., 0], seg[..., 1]
             out = np.full(ids.shape, -1, dtype=np.int16)
-            is_geom = (types == mj.mjtObj.mjOBJ_GEOM) & (ids >= 0)
+            is_geom = (types == int(self.mujoco.mjtObj.mjOBJ_GEOM)) & (ids >= 0)  # int(): enum compares per element
             out[is_geom] = self._geom_seg[ids[is_geom]]
             frame.segmentation = out
         return frame
