@@ -23,6 +23,7 @@ app = typer.Typer(
 COMMAND_MODULES: list[str] = [
     "dataengine.cli.inspect_cmds",
     "dataengine.cli.export_cmds",
+    "dataengine.cli.sim_cmds",
 ]
 
 
