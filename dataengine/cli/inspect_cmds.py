@@ -83,8 +83,11 @@ def show(
     if not samples:
         raise InputError(f"no samples in {path} match --source {source!r} --task {task!r}")
     render_sheet(samples, out, cols=cols, task=task)
-    console.print(f"wrote {out} ({len(samples)} samples: {', '.join(s.record.key for s in samples[:8])}"
-                  f"{' ...' if len(samples) > 8 else ''})", highlight=False)  # fmt: skip
+    console.print(
+        f"wrote {out} ({len(samples)} samples: {', '.join(s.record.key for s in samples[:8])}"
+        f"{' ...' if len(samples) > 8 else ''})",
+        highlight=False,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -220,15 +220,27 @@ def draw_tile(sample: GroundingSample, layout: SheetLayout, fonts: _Fonts, task:
     items = [it for it in record.items if task is None or it.task == task]
     hidden = len(record.items) - len(items)
     if record.image is None or sample.image_bytes is None:
-        draw.text((layout.tile_w / 2, top + layout.image_h / 2), "text-only sample", fill=(200, 200, 200),
-                  font=fonts.text, anchor="mm")  # fmt: skip
+        draw.text(
+            (layout.tile_w / 2, top + layout.image_h / 2),
+            "text-only sample",
+            fill=(200, 200, 200),
+            font=fonts.text,
+            anchor="mm",
+        )
     else:
         image, scale = _decode(sample, layout.tile_w, layout.image_h, layout.max_upscale)
-        origin = (round((layout.tile_w - round(record.image.width * scale)) / 2),
-                  top + round((layout.image_h - round(record.image.height * scale)) / 2))  # fmt: skip
+        origin = (
+            round((layout.tile_w - round(record.image.width * scale)) / 2),
+            top + round((layout.image_h - round(record.image.height * scale)) / 2),
+        )
         if image is None:
-            draw.text((layout.tile_w / 2, top + layout.image_h / 2), "image does not decode", fill=(255, 90, 90),
-                      font=fonts.text, anchor="mm")  # fmt: skip
+            draw.text(
+                (layout.tile_w / 2, top + layout.image_h / 2),
+                "image does not decode",
+                fill=(255, 90, 90),
+                font=fonts.text,
+                anchor="mm",
+            )
         else:
             tile.paste(image, origin)
         overlay = _Overlay(draw, scale, origin, fonts)
@@ -262,9 +274,13 @@ def _draw_queries(draw, items, hidden: int, layout: SheetLayout, fonts: _Fonts, 
 
 
 def render_sheet(
-    samples: list[GroundingSample], out: str | Path, *, cols: int | None = None, task: str | None = None,
+    samples: list[GroundingSample],
+    out: str | Path,
+    *,
+    cols: int | None = None,
+    task: str | None = None,
     layout: SheetLayout | None = None,
-) -> Path:  # fmt: skip
+) -> Path:
     """Draw the samples in a grid (row by row, in the given order) and write a PNG."""
     layout = layout or SheetLayout()
     fonts = _Fonts(layout)

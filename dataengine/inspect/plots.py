@@ -118,6 +118,8 @@ def _value_hist(
 
 def _stacked_barh(ax, rows: list[str], per_row: dict[str, dict[str, int]], tasks: list[str]) -> None:
     """Horizontal bars (first row on top), stacked by task, with the row total written after each bar."""
+    from matplotlib.ticker import MaxNLocator
+
     y = np.arange(len(rows))[::-1]
     left = np.zeros(len(rows))
     for task in tasks:
@@ -128,6 +130,7 @@ def _stacked_barh(ax, rows: list[str], per_row: dict[str, dict[str, int]], tasks
         ax.text(total, yi, f" {int(total):,}", va="center", fontsize=9)
     ax.set_yticks(y, rows)
     ax.set_xlim(0, max(left.max(initial=0) * 1.18, 1))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("items")
     if tasks:
         ax.legend(frameon=False, fontsize=9, loc="lower right")

@@ -69,7 +69,7 @@ def _select_by_scan(
     for name, shard in shards.items():
         try:
             for raw in iter_samples(shard, name):
-                rank = sample_rank(raw["__key__"], seed)
+                rank = sample_rank(raw["__key__"].rsplit("/", 1)[-1], seed)  # a folder prefix is not in record.key
                 if len(heap) == n and rank >= _reverse(heap[0][0]):
                     continue
                 try:
