@@ -23,6 +23,8 @@ app = typer.Typer(
 COMMAND_MODULES: list[str] = [
     "dataengine.cli.inspect_cmds",
     "dataengine.cli.export_cmds",
+    "dataengine.cli.convert_cmds",
+    "dataengine.cli.fixtures_cmds",
     "dataengine.cli.sim_cmds",
 ]
 

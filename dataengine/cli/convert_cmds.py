@@ -1,0 +1,63 @@
+"""`dataengine convert SOURCE --input PATH --out DIR`: one public source -> grounding/v1 shards (docs/converters.md)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from dataengine.converters.layouts import LAYOUTS, layouts_epilog
+from dataengine.runtime.logs import console
+
+SOURCES = ", ".join(LAYOUTS)
+
+
+def convert(
+    source: str = typer.Argument(..., help=f"Source: {SOURCES}."),
+    input_path: Path = typer.Option(..., "--input", help="The source's data root or file (layouts below)."),
+    out: Path = typer.Option(..., "--out", help="Output folder (empty, or a conversion to --resume)."),
+    images: Path | None = typer.Option(None, "--images", help="Image folder (refcoco*, robopoint, pixmo-points)."),
+    split_by: str | None = typer.Option(
+        None, "--split-by", help="RefCOCO split scheme: unc | umd | google (default: unc; umd for refcocog)."
+    ),
+    splits: str | None = typer.Option(None, "--splits", help="Comma-separated splits to keep, e.g. train,val."),
+    limit: int | None = typer.Option(None, "--limit", help="First N images (grouped sources) or rows (others)."),
+    workers: int | None = typer.Option(None, "--workers", help="Parallel Ray tasks (0: inline; default: CPUs)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address (default: local Ray)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted conversion in OUT."),
+    keep_text_only: bool = typer.Option(
+        False, "--keep-text-only", help="llava-onevision / robopoint: keep rows without an image (image: null)."
+    ),
+) -> None:
+    """Convert a public grounding source into grounding/v1 shards, a manifest, quarantine.jsonl and a report."""
+    from dataengine.converters.report import report_table
+    from dataengine.converters.runner import run_conversion
+    from dataengine.runtime.logs import setup_logging
+
+    setup_logging()
+    started = time.monotonic()
+    report = run_conversion(
+        source,
+        input_path,
+        out,
+        images_dir=images,
+        split_by=split_by,
+        splits=[s.strip() for s in splits.split(",") if s.strip()] if splits else None,
+        limit=limit,
+        workers=workers,
+        ray_address=ray_address,
+        resume=resume,
+        keep_text_only=keep_text_only,
+    )
+    seconds = time.monotonic() - started
+    console.print(report_table(report))
+    console.print(
+        f"[green]converted[/] {report['written_samples']:,} samples ({report['pairs']:,} pairs) in {seconds:.1f}s "
+        f"into {out}\nreport: {out / 'convert_report.json'}  quarantine: {out / 'quarantine.jsonl'}  "
+        f"check: dataengine validate {out}  look: dataengine show {out} --out sheet.png"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert", epilog=layouts_epilog())(convert)

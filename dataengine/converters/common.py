@@ -1,0 +1,132 @@
+"""Helpers every converter shares: safe paths from the data, keys, image facts, prompt clean-up."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from dataengine.errors import InputError
+from dataengine.images import is_complete, probe_image, sha1_hex
+from dataengine.records.grounding import KEY_PATTERN
+
+_KEY_RE = re.compile(KEY_PATTERN)
+_SLUG_RE = re.compile(r"[^A-Za-z0-9_-]+")
+_WINDOWS_DRIVE_RE = re.compile(r"^[A-Za-z]:")
+_COCO_NAME_RE = re.compile(r"(?:^|/)(?:COCO_(?:train|val)2014_)?(\d{12})\.jpg$")
+MAX_KEY_LEN = 128
+
+
+class UnsafePathError(ValueError):
+    """A path taken from the data would leave the input root (absolute, drive letter or `..`)."""
+
+
+def safe_relpath(raw: str) -> str:
+    """Normalize a relative path written in the data: backslashes become slashes, `./` parts go; absolute paths,
+    drive letters, empty paths and `..` components raise UnsafePathError."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise UnsafePathError(f"empty or non-string path {raw!r}")
+    text = raw.strip().replace("\\", "/")
+    if text.startswith("/") or _WINDOWS_DRIVE_RE.match(text) or "\x00" in text:
+        raise UnsafePathError(f"absolute path {raw!r} in the data")
+    parts = [p for p in PurePosixPath(text).parts if p not in ("", ".")]
+    if not parts:
+        raise UnsafePathError(f"empty path {raw!r}")
+    if ".." in parts:
+        raise UnsafePathError(f"path {raw!r} climbs out of the input root with '..'")
+    return "/".join(parts)
+
+
+def resolve_under(root: Path, raw: str) -> tuple[str, Path]:
+    """(normalized relative path, absolute path under root) for a path from the data; raises UnsafePathError."""
+    rel = safe_relpath(raw)
+    return rel, root / rel
+
+
+def slug(text: str, max_len: int = 48) -> str:
+    """Filename- and key-safe form of free text: runs of other characters become one underscore."""
+    out = _SLUG_RE.sub("_", str(text)).strip("_")
+    return out[:max_len] or "x"
+
+
+def short_hash(*parts: Any, n: int = 8) -> str:
+    digest = hashlib.sha1("\x1f".join(str(p) for p in parts).encode("utf-8"), usedforsecurity=False)
+    return digest.hexdigest()[:n]
+
+
+def make_key(*parts: Any) -> str:
+    """A dot-free sample key from parts joined by `_`; too long or unsafe input gets a hash suffix instead."""
+    key = "_".join(slug(str(p), MAX_KEY_LEN) for p in parts)
+    if len(key) > MAX_KEY_LEN:
+        key = key[: MAX_KEY_LEN - 17] + "_" + short_hash(*parts, n=16)
+    if not _KEY_RE.match(key):
+        raise InputError(f"cannot build a valid key from {parts!r}")
+    return key
+
+
+class ImageProblem(ValueError):
+    """Image bytes that cannot be stored: `reason` is a quarantine reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def image_info(data: bytes, origin: str, **extra: Any) -> dict[str, Any]:
+    """grounding/v1 `image` block from the exact bytes (size from the header, no decode); raises ImageProblem for
+    unreadable, unsupported or truncated images."""
+    try:
+        header = probe_image(data)
+    except InputError as exc:
+        reason = "unsupported_image_format" if "unsupported image format" in str(exc) else "unreadable_image"
+        raise ImageProblem(reason, str(exc)) from exc
+    if not is_complete(data, header.format):
+        raise ImageProblem("truncated_image", f"{header.format} data of {len(data)} bytes is incomplete")
+    info = {
+        "width": header.width,
+        "height": header.height,
+        "sha1": sha1_hex(data),
+        "origin": origin,
+        "format": header.format,
+    }
+    info.update({k: v for k, v in extra.items() if v is not None})
+    return info
+
+
+def read_image_file(path: Path) -> bytes:
+    """Bytes of an image file; raises ImageProblem("missing_image_file") when it is absent."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ImageProblem("missing_image_file", f"{path} does not exist") from exc
+    except IsADirectoryError as exc:
+        raise ImageProblem("missing_image_file", f"{path} is a directory") from exc
+    except OSError as exc:
+        raise ImageProblem("unreadable_image", f"{path}: {exc}") from exc
+
+
+def coco_image_id(name: str) -> int | None:
+    """COCO image id from a file name such as `COCO_train2014_000000460986.jpg` or `train2017/000000460986.jpg`
+    (the id the corpus builder's holdouts use); None for other names."""
+    match = _COCO_NAME_RE.search(name.replace("\\", "/"))
+    return int(match.group(1)) if match else None
+
+
+_IMAGE_TOKEN_RE = re.compile(r"^\s*<image>\s*\n?|\n?\s*<image>\s*$")
+
+
+def strip_image_token(text: str) -> tuple[str, bool]:
+    """Remove a leading or trailing `<image>` placeholder (exports add their own); returns (text, removed)."""
+    cleaned = _IMAGE_TOKEN_RE.sub("", text, count=1)
+    return cleaned, cleaned != text
+
+
+# The answer-format instruction RoboPoint and Where2Place append to every pointing question. It describes one
+# model's output format, not the target, so the canonical query drops it (exports render their own format).
+_POINT_FORMAT_RE = re.compile(r"\s*Your answer should be formatted as a list of tuples.*$", re.DOTALL)
+
+
+def strip_format_instruction(text: str) -> tuple[str, bool]:
+    cleaned = _POINT_FORMAT_RE.sub("", text)
+    return cleaned.strip(), cleaned != text

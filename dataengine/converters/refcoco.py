@@ -1,0 +1,360 @@
+"""RefCOCO / RefCOCO+ / RefCOCOg in the `refer` layout -> one sample per (COCO image, split).
+
+Each sample holds every referring expression of the image in that split: one `box` item per sentence (query = the
+raw sentence, label = COCO category) and one `point` item per referred object, placed inside its segmentation.
+Refs pickles are loaded with the restricted unpickler; COCO xywh boxes become xyxy, clipped to the image.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
+from dataengine.converters.common import (
+    ImageProblem,
+    UnsafePathError,
+    image_info,
+    make_key,
+    read_image_file,
+    safe_relpath,
+)
+from dataengine.converters.layouts import LAYOUTS
+from dataengine.converters.safe_pickle import safe_load
+from dataengine.errors import InputError
+from dataengine.geometry import (
+    clip_box_xyxy,
+    coco_segmentation_to_mask,
+    mask_crop_inner_point,
+    polygon_inner_points,
+    xywh_to_xyxy,
+)
+
+IMAGES_PER_PARTITION = 250
+_FAKE_SUFFIX_RE = re.compile(r"^(?P<stem>.*_\d{12})_\d+(?P<ext>\.[A-Za-z]+)$")
+IMAGE_DIR_CANDIDATES = (
+    "images/mscoco/images/train2014",
+    "images/train2014",
+    "train2014",
+    "images/train2017",
+    "train2017",
+)
+SPLIT_ORDER = {"train": 0, "val": 1, "test": 2, "testA": 3, "testB": 4, "testC": 5}
+
+
+def strip_fake_suffix(file_name: str) -> str:
+    """refs' `file_name` is not a real file: `COCO_train2014_000000460986_3.jpg` -> `..._000000460986.jpg`."""
+    match = _FAKE_SUFFIX_RE.match(file_name)
+    return f"{match['stem']}{match['ext']}" if match else file_name
+
+
+def image_file_candidates(image_id: int, instances_name: str | None, ref_name: str | None) -> list[str]:
+    """Relative names to try in the images folder: COCO train2014 names first, then train2017 (`<id:012d>.jpg`)."""
+    names = [n for n in (instances_name, strip_fake_suffix(ref_name) if ref_name else None) if n]
+    names += [f"COCO_train2014_{image_id:012d}.jpg", f"{image_id:012d}.jpg"]
+    return list(dict.fromkeys(names))
+
+
+class RefCocoConverter(Converter):
+    name = "refcoco"
+    slug = "refcoco"
+    dataset_dir = "refcoco"
+    split_schemes = ("unc", "google")
+    license = "RefCOCO annotations (lichengunc/refer, Apache-2.0 code); COCO images under their Flickr terms"
+    layout = LAYOUTS["refcoco"]
+
+    # --- layout --------------------------------------------------------------------------------------------
+
+    @property
+    def dataset_root(self) -> Path:
+        nested = self.input_path / self.dataset_dir
+        return nested if nested.is_dir() else self.input_path
+
+    @property
+    def refs_path(self) -> Path:
+        return self.dataset_root / f"refs({self.split_by}).p"
+
+    @property
+    def instances_path(self) -> Path:
+        return self.dataset_root / "instances.json"
+
+    def images_root(self) -> Path:
+        if self.options.images_dir:
+            return Path(self.options.images_dir)
+        for rel in IMAGE_DIR_CANDIDATES:
+            if (self.input_path / rel).is_dir():
+                return self.input_path / rel
+        raise InputError(
+            f"{self.name}: no COCO image folder found under {self.input_path} "
+            f"(tried {', '.join(IMAGE_DIR_CANDIDATES)}); pass --images pointing to COCO train2014 or train2017"
+        )
+
+    def check(self) -> None:
+        super().check()
+        if not self.refs_path.is_file() or not self.instances_path.is_file():
+            present = sorted(p.name for p in self.dataset_root.glob("*")) if self.dataset_root.is_dir() else []
+            raise InputError(
+                f"{self.name}: expected {self.refs_path} and {self.instances_path}; found {present or 'nothing'}.\n"
+                f"{self.layout}"
+            )
+        images = self.images_root()
+        if not images.is_dir():
+            raise InputError(f"{self.name}: --images {images} is not a directory")
+
+    def fingerprint_files(self) -> list[Path]:
+        return [self.refs_path, self.instances_path]
+
+    # --- planning (driver) ---------------------------------------------------------------------------------
+
+    def plan(self) -> list[dict[str, Any]]:
+        refs = safe_load(self.refs_path)
+        if not isinstance(refs, list):
+            raise InputError(f"{self.refs_path}: expected a pickled list of ref dicts, got {type(refs).__name__}")
+        instances = _load_instances(self.instances_path)
+        images = {img["id"]: img for img in instances["images"] if isinstance(img, dict) and "id" in img}
+        anns = {a["id"]: a for a in instances["annotations"] if isinstance(a, dict) and "id" in a}
+        categories = {c["id"]: c.get("name") for c in instances.get("categories", []) if isinstance(c, dict)}
+
+        by_image: dict[Any, list[dict]] = defaultdict(list)
+        malformed: list[dict] = []
+        skipped = 0
+        for ref in refs:
+            if not isinstance(ref, dict) or not isinstance(ref.get("image_id"), int):
+                malformed.append({"ref": repr(ref)[:200]})
+                continue
+            if not self.wants_split(str(ref.get("split"))):
+                skipped += 1
+                continue
+            by_image[ref["image_id"]].append(_plain_ref(ref))
+        image_ids = sorted(by_image)
+        if self.options.limit is not None:
+            image_ids = image_ids[: self.options.limit]
+        partitions = []
+        for start in range(0, len(image_ids), IMAGES_PER_PARTITION):
+            entries = []
+            for image_id in image_ids[start : start + IMAGES_PER_PARTITION]:
+                image_refs = sorted(by_image[image_id], key=lambda r: (str(type(r["ref_id"])), r["ref_id"]))
+                ann_ids = sorted({r["ann_id"] for r in image_refs if r["ann_id"] in anns})
+                entries.append(
+                    {
+                        "image_id": image_id,
+                        "image": _plain_image(images.get(image_id)),
+                        "refs": image_refs,
+                        "anns": [_plain_ann(anns[a]) for a in ann_ids],
+                    }
+                )
+            cat_ids = {a["category_id"] for e in entries for a in e["anns"]}
+            partitions.append({"images": entries, "categories": [[c, categories.get(c)] for c in sorted(cat_ids)]})
+        if partitions:
+            partitions[0]["malformed_refs"] = malformed
+            if skipped:
+                partitions[0]["skipped_in_plan"] = {"split_not_selected": skipped}
+        elif malformed:
+            partitions.append({"images": [], "categories": [], "malformed_refs": malformed})
+        return partitions
+
+    # --- reading (task) ------------------------------------------------------------------------------------
+
+    def read(self, partition: dict[str, Any], stats: TaskStats) -> Iterator[Output]:
+        for bad in partition.get("malformed_refs", []):
+            stats.read += 1
+            yield Reject(bad["ref"], "malformed_ref", "ref is not a dict with an integer image_id")
+        categories = {c: name for c, name in partition["categories"]}
+        points = self._inner_points(partition["images"])
+        images_root = self.images_root()
+        for entry in partition["images"]:
+            stats.read += len(entry["refs"])
+            yield from self._image_samples(entry, categories, points, images_root, stats)
+
+    def _inner_points(self, entries: list[dict]) -> dict[Any, list[float] | None]:
+        """Inner point of every referred annotation of the partition (polygons batched, RLE one by one)."""
+        polygon_objects, polygon_ids, points = [], [], {}
+        for entry in entries:
+            image = entry["image"]
+            if image is None:
+                continue
+            for ann in entry["anns"]:
+                seg = ann.get("segmentation")
+                if isinstance(seg, list):
+                    polygon_objects.append((seg, image["height"], image["width"]))
+                    polygon_ids.append(ann["id"])
+                elif isinstance(seg, dict):
+                    try:
+                        mask = coco_segmentation_to_mask(seg, image["height"], image["width"])
+                        points[ann["id"]] = mask_crop_inner_point(mask)
+                    except Exception:  # malformed RLE: the object keeps its box items, without a point
+                        points[ann["id"]] = None
+        for ann_id, point in zip(polygon_ids, polygon_inner_points(polygon_objects), strict=True):
+            points[ann_id] = point
+        return points
+
+    def _image_samples(self, entry, categories, points, images_root: Path, stats: TaskStats) -> Iterator[Output]:
+        image_id, image, refs = entry["image_id"], entry["image"], entry["refs"]
+        ref_ids = [f"ref_id={r['ref_id']}" for r in refs]
+        if image is None:
+            yield from (Reject(r, "missing_image_info", f"image {image_id} is not in instances.json") for r in ref_ids)
+            return
+        try:
+            rel, data = self._read_image(images_root, image_id, image.get("file_name"), refs[0].get("file_name"))
+            info = image_info(data, rel, coco_image_id=image_id)
+        except ImageProblem as exc:
+            yield from (Reject(r, exc.reason, f"image {image_id}: {exc}") for r in ref_ids)
+            return
+        if (info["width"], info["height"]) != (image["width"], image["height"]):
+            detail = f"instances.json says {image['width']}x{image['height']}, file is {info['width']}x{info['height']}"
+            yield from (Reject(r, "image_size_mismatch", detail) for r in ref_ids)
+            return
+        anns = {a["id"]: a for a in entry["anns"]}
+        by_split: dict[str, list[dict]] = defaultdict(list)
+        for ref in refs:
+            by_split[str(ref["split"])].append(ref)
+        for split in sorted(by_split, key=lambda s: (SPLIT_ORDER.get(s, 99), s)):
+            items, used = [], []
+            for ref in by_split[split]:
+                outcome = self._ref_items(ref, anns, categories, points, info, image_id, stats)
+                if isinstance(outcome, Reject):
+                    yield outcome
+                    continue
+                ref_items, rejects = outcome
+                yield from rejects
+                if ref_items:
+                    items.extend(ref_items)
+                    used.append(f"ref_id={ref['ref_id']}")
+                else:
+                    yield Reject(f"ref_id={ref['ref_id']}", "no_usable_sentence", "every sentence was empty")
+            if items:
+                key = make_key(self.slug, self.split_by, image_id, split)
+                record = {
+                    "key": key,
+                    "source": self.name,
+                    "split": split,
+                    "license": self.license,
+                    "image": info,
+                    "items": items,
+                }
+                yield Sample(record, data, used)
+
+    def _read_image(self, root: Path, image_id: int, instances_name, ref_name) -> tuple[str, bytes]:
+        missing = []
+        for name in image_file_candidates(image_id, instances_name, ref_name):
+            try:
+                rel = safe_relpath(name)
+            except UnsafePathError as exc:
+                raise ImageProblem("unsafe_path", str(exc)) from exc
+            try:
+                return rel, read_image_file(root / rel)
+            except ImageProblem as exc:
+                if exc.reason != "missing_image_file":
+                    raise
+                missing.append(rel)
+        raise ImageProblem("missing_image_file", f"none of {missing} exists in {root}")
+
+    def _ref_items(self, ref, anns, categories, points, info, image_id, stats: TaskStats):
+        """Items of one ref, or a Reject for the whole ref. Returns (items, item-level rejects)."""
+        ref_id = f"ref_id={ref['ref_id']}"
+        ann = anns.get(ref["ann_id"])
+        if ann is None:
+            return Reject(ref_id, "missing_annotation", f"ann_id {ref['ann_id']} is not in instances.json")
+        if ann.get("image_id") != image_id:
+            detail = f"ann {ann['id']} belongs to image {ann.get('image_id')}"
+            return Reject(ref_id, "annotation_image_mismatch", detail)
+        bbox = ann.get("bbox")
+        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
+            return Reject(ref_id, "bad_box", f"bbox {bbox!r} is not [x, y, w, h]")
+        if not all(math.isfinite(v) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
+            return Reject(ref_id, "bad_box", f"bbox {bbox!r} has no area or is not finite")
+        box, clipped = clip_box_xyxy(xywh_to_xyxy(bbox), info["width"], info["height"])
+        if box is None:
+            return Reject(ref_id, "box_outside_image", f"bbox {bbox!r} lies outside {info['width']}x{info['height']}")
+        if clipped:
+            stats.count("clipped_boxes")
+        label = categories.get(ann.get("category_id"))
+        items, rejects = [], []
+        for sentence in ref["sentences"]:
+            query = (sentence.get("raw") or sentence.get("sent") or "").strip()
+            sent_id = f"{ref_id}/sent_id={sentence.get('sent_id')}"
+            if not query:
+                rejects.append(Reject(sent_id, "empty_query", "sentence has no raw or sent text", scope="item"))
+                continue
+            item = {"task": "box", "query": query, "boxes": [box], "source_id": sent_id}
+            if label:
+                item["label"] = label
+            items.append(item)
+        if not items:
+            return [], rejects
+        point = points.get(ann["id"])
+        if point is None:
+            stats.count("objects_without_segmentation")
+        else:
+            first = items[0]
+            point_item = {
+                "task": "point",
+                "query": first["query"],
+                "points": [point],
+                "source_id": f"{ref_id}/ann_id={ann['id']}",
+                "meta": {"point": "inside_segmentation", "query_from": first["source_id"]},
+            }
+            if label:
+                point_item["label"] = label
+            items.append(point_item)
+        return items, rejects
+
+
+class RefCocoPlusConverter(RefCocoConverter):
+    name = "refcoco+"
+    slug = "refcocoplus"
+    dataset_dir = "refcoco+"
+    split_schemes = ("unc",)
+
+
+class RefCocoGConverter(RefCocoConverter):
+    name = "refcocog"
+    slug = "refcocog"
+    dataset_dir = "refcocog"
+    split_schemes = ("umd", "google")
+
+
+def _load_instances(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = json.load(fh)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable COCO instances JSON ({exc})") from exc
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("images"), list)
+        or not isinstance(data.get("annotations"), list)
+    ):
+        raise InputError(f"{path}: expected a COCO dict with 'images', 'annotations' and 'categories' lists")
+    return data
+
+
+def _plain_ref(ref: dict) -> dict[str, Any]:
+    sentences = ref.get("sentences") or []
+    return {
+        "ref_id": ref.get("ref_id"),
+        "ann_id": ref.get("ann_id"),
+        "split": ref.get("split"),
+        "file_name": ref.get("file_name") if isinstance(ref.get("file_name"), str) else None,
+        "sentences": [
+            {"raw": s.get("raw"), "sent": s.get("sent"), "sent_id": s.get("sent_id")}
+            for s in sentences
+            if isinstance(s, dict)
+        ],
+    }
+
+
+def _plain_image(image: dict | None) -> dict[str, Any] | None:
+    if image is None or not isinstance(image.get("width"), int) or not isinstance(image.get("height"), int):
+        return None
+    return {"file_name": image.get("file_name"), "width": image["width"], "height": image["height"]}
+
+
+def _plain_ann(ann: dict) -> dict[str, Any]:
+    keys = ("id", "image_id", "category_id", "bbox", "segmentation", "iscrowd")
+    return {k: ann.get(k) for k in keys}

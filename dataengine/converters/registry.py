@@ -1,0 +1,20 @@
+"""The source registry: CLI source name -> converter class. Add a source by adding one line here."""
+
+from __future__ import annotations
+
+from dataengine.converters.base import Converter
+from dataengine.converters.refcoco import RefCocoConverter, RefCocoGConverter, RefCocoPlusConverter
+from dataengine.errors import InputError
+
+CONVERTERS: dict[str, type[Converter]] = {
+    "refcoco": RefCocoConverter,
+    "refcoco+": RefCocoPlusConverter,
+    "refcocog": RefCocoGConverter,
+}
+
+
+def get_converter(source: str) -> type[Converter]:
+    try:
+        return CONVERTERS[source]
+    except KeyError:
+        raise InputError(f"unknown source {source!r}; choose one of: {', '.join(CONVERTERS)}") from None
