@@ -502,6 +502,29 @@ def intrinsics_from_fovy(fovy_deg: float, width: int, height: int) -> np.ndarray
     return np.array([[focal_px, 0.0, width / 2], [0.0, focal_px, height / 2], [0.0, 0.0, 1.0]])
 
 
+USD_DEFAULT_HORIZONTAL_APERTURE = 20.955  # UsdGeomCamera's default, in tenths of a scene unit (the lens unit)
+
+
+def usd_lens_from_fovy(
+    fovy_deg: float, width: int, height: int, horizontal_aperture: float = USD_DEFAULT_HORIZONTAL_APERTURE
+) -> tuple[float, float, float]:
+    """(focalLength, horizontalAperture, verticalAperture) of a USD camera (all in the same lens unit) that
+    renders a W x H image with square pixels and a vertical field of view `fovy_deg`, optical axis centred."""
+    vertical_aperture = horizontal_aperture * height / width
+    focal_length = vertical_aperture / (2 * math.tan(math.radians(fovy_deg) / 2))
+    return focal_length, horizontal_aperture, vertical_aperture
+
+
+def intrinsics_from_usd_lens(
+    focal_length: float, horizontal_aperture: float, vertical_aperture: float, width: int, height: int
+) -> np.ndarray:
+    """Pinhole K of a USD camera without aperture offsets rendering a W x H image (same pixel convention as
+    `intrinsics_from_fovy`)."""
+    fx = focal_length * width / horizontal_aperture
+    fy = focal_length * height / vertical_aperture
+    return np.array([[fx, 0.0, width / 2], [0.0, fy, height / 2], [0.0, 0.0, 1.0]])
+
+
 def slerp_wxyz(a: Sequence[float], b: Sequence[float], t: float) -> np.ndarray:
     """Spherical interpolation between unit quaternions (shortest arc), t in [0, 1]."""
     qa, qb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
