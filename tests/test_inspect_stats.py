@@ -120,6 +120,21 @@ def test_stale_manifest_is_ignored_with_a_warning(samples, shard_dir, tmp_path):
     check_counts(stats.to_dict(), samples)
 
 
+def test_foreign_or_broken_manifest_is_ignored(samples, shard_dir, tmp_path):
+    import polars as pl
+
+    for name, content in (("other", pl.DataFrame({"shard": ["x"], "n": [1]})), ("broken", None)):
+        copy = tmp_path / name
+        shutil.copytree(shard_dir, copy)
+        if content is None:
+            (copy / "manifest.parquet").write_bytes(b"not parquet")
+        else:
+            content.write_parquet(copy / "manifest.parquet")
+        stats = compute_stats(copy, progress=False)
+        assert stats.counts_from == "shards" and stats.warnings
+        check_counts(stats.to_dict(), samples)
+
+
 def test_foreign_tars(samples, tmp_path):
     """Tars from other tools: plain tarfile (json first, folder prefix, real mtimes) and webdataset's own writer."""
     write_foreign_tar(tmp_path / "tarfile" / "all.tar", samples)

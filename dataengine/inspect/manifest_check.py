@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dataengine.shards.grounding import MANIFEST_NAME
+from dataengine.shards.grounding import MANIFEST_NAME, MANIFEST_SCHEMA
 
 
 def usable_manifest(root: Path, shard_names: list[str]) -> tuple[Path | None, str | None]:
@@ -16,7 +16,11 @@ def usable_manifest(root: Path, shard_names: list[str]) -> tuple[Path | None, st
     if not root.is_dir() or not manifest.is_file():
         return None, None
     try:
-        listed = set(pl.scan_parquet(manifest).select(pl.col("shard").unique()).collect().to_series().to_list())
+        frame = pl.scan_parquet(manifest)
+        missing_columns = sorted(set(MANIFEST_SCHEMA) - set(frame.collect_schema().names()))
+        if missing_columns:
+            return None, f"{MANIFEST_NAME} lacks columns {missing_columns}; reading the tars instead"
+        listed = set(frame.select(pl.col("shard").unique()).collect().to_series().to_list())
     except (pl.exceptions.PolarsError, OSError) as exc:
         return None, f"{MANIFEST_NAME} is unreadable ({exc}); reading the tars instead"
     found = set(shard_names)
