@@ -210,6 +210,7 @@ class FakeOpenAI:
 def _make_handler(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # no 40 ms delayed-ACK stall between headers and body
 
         def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
             return

@@ -96,6 +96,7 @@ def test_factory():
         ("   ", "empty"),
         ("Put the mug " + "very " * 60 + "carefully in the bowl.", "too_long"),
         ("Put the {pick} in the bowl.", "unfilled_placeholder"),
+        ("Put the mug in the bowl bowl.", "repeated_word"),
         ("Put the banana in the bowl.", "drops_pick_object"),
         ("Put the mug on the table.", "drops_place_object"),
         ("Put the mug next to the laptop in the bowl.", "names_unknown_object"),

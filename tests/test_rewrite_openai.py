@@ -120,6 +120,17 @@ def test_cache_second_run_makes_zero_requests(server, make_rewriter):  # noqa: F
     assert second.report()["requests"] == 0 and second.report()["cache_hits"] == 8
 
 
+def test_cached_rerun_needs_no_key(server, make_rewriter, monkeypatch):  # noqa: F811
+    first = make_rewriter(mode="per-episode").rewrite(scenes(3))
+    monkeypatch.delenv("OPENAI_API_KEY")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    assert make_rewriter(mode="per-episode").rewrite(scenes(3)) == first
+    from dataengine.errors import InputError
+
+    with pytest.raises(InputError, match="needs an API key"):
+        make_rewriter(mode="per-episode").rewrite(scenes(4))
+
+
 def test_templates_mode_makes_no_per_episode_calls(server, make_rewriter):  # noqa: F811
     rewriter = make_rewriter(mode="templates")
     batch = [random_scene(i) for i in range(40)]
@@ -159,7 +170,7 @@ def test_concurrency_is_bounded(server, make_rewriter):  # noqa: F811
 
 def test_max_cost_refuses_before_any_request(server, make_rewriter):  # noqa: F811
     rewriter = make_rewriter(mode="per-episode", max_cost_usd=0.0001)
-    with pytest.raises(CostLimitError, match=r"would pass --max-cost \$0.0001"):
+    with pytest.raises(CostLimitError, match=r"would pass --max-cost \$0.000100"):
         rewriter.rewrite(scenes(20))
     assert server.chat_requests == 0
     unknown = make_rewriter(mode="per-episode", model="local-llm", max_cost_usd=1.0)

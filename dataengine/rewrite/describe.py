@@ -32,15 +32,16 @@ def appearance_facts(obj: ObjectFact) -> dict[str, str]:
     facts: dict[str, str] = {}
     if obj.size in ("small", "large"):
         facts["size"] = obj.size
-    if obj.color:
+    name_words = set(display_name(obj.name).split())
+    if obj.color and obj.color.lower().strip() not in name_words:  # no 'orange orange'
         facts["color"] = obj.color.lower().strip()
     for attr in obj.attributes:
         low = attr.lower().strip()
-        if not low or is_use_phrase(low):
+        if not low or is_use_phrase(low) or low in name_words:
             continue
         if low in MATERIALS:
             facts.setdefault("material", low)
-        elif len(low.split()) <= 2:
+        elif len(low.split()) == 1:
             facts.setdefault("shape", low)
     return facts
 

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import re
 
-# Synonyms a rewrite may use for an object name (the name itself always counts). Keep them unambiguous.
+# Synonyms a rewrite may use for an object name (the name itself always counts). Keep them unambiguous, and
+# never let a synonym add a fact ('wicker basket' would claim a material the scene does not state).
 NAME_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "mug": ("cup", "coffee mug"),
+    "mug": ("cup",),
     "cup": ("mug",),
     "bowl": ("dish",),
     "plate": ("dish",),
-    "tray": ("serving tray",),
-    "basket": ("wicker basket",),
+    "tray": (),
+    "basket": (),
     "box": ("carton",),
-    "bin": ("waste bin",),
+    "bin": (),
     "bottle": ("flask",),
     "can": ("tin",),
     "soda can": ("can", "tin"),
@@ -44,10 +45,10 @@ NAME_SYNONYMS: dict[str, tuple[str, ...]] = {
     "dice": ("die",),
     "eraser": (),
     "tape": ("roll of tape",),
-    "brush": ("scrub brush",),
+    "brush": (),
 }
 
-# How a category reads inside a sentence ("the piece of fruit"); default: "<category> item".
+# How a category reads inside a sentence ("the piece of fruit"); default: the category itself ("toy block").
 CATEGORY_PHRASES: dict[str, str] = {
     "fruit": "piece of fruit",
     "vegetable": "vegetable",
@@ -65,6 +66,11 @@ CATEGORY_PHRASES: dict[str, str] = {
     "sports": "sports item",
     "shape": "shape",
     "block": "block",
+    "hardware": "piece of hardware",
+    "clothing": "piece of clothing",
+    "furniture": "piece of furniture",
+    "jewelry": "piece of jewelry",
+    "equipment": "piece of equipment",
 }
 
 
@@ -111,6 +117,7 @@ _NOUN_CANDIDATES: frozenset[str] = frozenset(
 # Words that are object nouns but also common verbs, colours, materials or categories ("Can you...", "orange mug").
 AMBIGUOUS_WORDS: frozenset[str] = frozenset({"can", "toy", "key", "watch", "glass", "orange", "paper", "block"})
 OBJECT_NOUNS: frozenset[str] = _NOUN_CANDIDATES - AMBIGUOUS_WORDS - COLORS - MATERIALS - FIXTURE_WORDS
+NOUN_WORDS: frozenset[str] = _NOUN_CANDIDATES  # every noun, ambiguous ones included
 
 USE_PREFIXES: tuple[str, ...] = ("used for ", "used to ", "for ", "good for ", "meant for ", "made for ")
 
@@ -140,9 +147,9 @@ def synonyms(name: str) -> tuple[str, ...]:
 
 
 def category_phrase(category: str) -> str:
-    """How a category reads after 'the': 'fruit' -> 'piece of fruit'."""
+    """How a category reads after 'the': 'fruit' -> 'piece of fruit', 'toy block' -> 'toy block'."""
     cat = display_name(category)
-    return CATEGORY_PHRASES.get(cat, f"{cat} item")
+    return CATEGORY_PHRASES.get(cat, cat)
 
 
 def contains_phrase(text: str, phrase: str) -> bool:

@@ -182,6 +182,9 @@ class ChatRunner:
             else:
                 result = result_from_completion(raw)
                 usage = result.usage
+        except DataEngineError:  # no key or no client: the whole run cannot work
+            self.stopped = True
+            raise
         except Exception as exc:
             reason, fatal = classify_error(exc)
             detail = redact(str(exc))[:200]

@@ -33,14 +33,19 @@ DEFAULT_MODEL = "gpt-4o-mini"
 
 
 class OpenAIRewriter:
-    """Rewrites through an OpenAI-compatible Chat Completions endpoint, with cache, budget and offline fallback."""
+    """Rewrites through an OpenAI-compatible Chat Completions endpoint, with cache, budget and offline fallback.
+
+    Defaults can come from the environment, for callers that pass no options (e.g. `sim generate --rewriter
+    openai`): OPENAI_API_KEY, OPENAI_BASE_URL, DATAENGINE_REWRITE_MODEL, DATAENGINE_REWRITE_MODE,
+    DATAENGINE_CACHE_DIR.
+    """
 
     name = "openai"
 
     def __init__(
         self,
         model: str | None = None,
-        mode: Mode = "templates",
+        mode: Mode | None = None,
         *,
         batch: bool = False,
         api_key: str | None = None,
@@ -64,6 +69,7 @@ class OpenAIRewriter:
         batch_max_wait_s: float | None = None,
         batch_max_lines: int = 50_000,
     ) -> None:
+        mode = mode or os.environ.get("DATAENGINE_REWRITE_MODE") or "templates"  # type: ignore[assignment]
         if mode not in MODES:
             raise RecipeError(f"unknown rewrite mode {mode!r}; valid: {', '.join(MODES)}")
         if batch and mode != "per-episode":
@@ -121,9 +127,9 @@ class OpenAIRewriter:
         self.estimated_cost_usd += estimate
         if self.max_cost_usd is not None and self.meter.cost_usd + estimate > self.max_cost_usd:
             raise CostLimitError(
-                f"estimated cost ${estimate:.4f} for {len(uncached)} uncached requests to {self.model} "
+                f"estimated cost ${estimate:.6f} for {len(uncached)} uncached requests to {self.model} "
                 f"(upper bound: input tokens estimated from prompt length, output at max_tokens) would pass "
-                f"--max-cost ${self.max_cost_usd:.4f} (already spent ${self.meter.cost_usd:.4f}); "
+                f"--max-cost ${self.max_cost_usd:.6f} (already spent ${self.meter.cost_usd:.6f}); "
                 "raise the limit, use --mode templates, or --batch (half price)"
             )
         return estimate
@@ -167,8 +173,7 @@ class OpenAIRewriter:
             results = [by_key[s.episode_key] for s in scenes]
         else:
             results = self.runner.send_all(bodies)
-        fallbacks = self.offline.rewrite(scenes)
-        return [self._merge(s, r, f) for s, r, f in zip(scenes, results, fallbacks, strict=True)]
+        return [self._merge(s, r) for s, r in zip(scenes, results, strict=True)]
 
     def _episode_body(self, scene: SceneFacts) -> dict[str, Any]:
         body = episode_body(scene, self.model, temperature=self.temperature, max_tokens=self.max_tokens)
@@ -185,7 +190,7 @@ class OpenAIRewriter:
         if result.reason is not None:
             self.stats[f"request_failed_{result.reason}"] += 1
 
-    def _merge(self, scene: SceneFacts, result: ChatResult, fallback: Rewrites) -> Rewrites:
+    def _merge(self, scene: SceneFacts, result: ChatResult) -> Rewrites:
         """The model's rewrites where valid, the offline ones elsewhere; every rejection counted by reason."""
         self.stats["episodes"] += 1
         self._count_result(result)
@@ -194,11 +199,12 @@ class OpenAIRewriter:
             self.stats[f"rejected_{problem}"] += 1
         if candidate is None:
             self.stats["fallback_offline_episode"] += 1
-            return fallback
+            return self.offline.rewrite_one(scene)
         problems = check_rewrites(candidate, scene, self.vocabulary)
+        fallback = self.offline.rewrite_one(scene) if problems else None
         merged = {}
         for kind in REWRITE_KINDS:
-            if kind in problems:
+            if fallback is not None and kind in problems:
                 self.stats[f"rejected_{problems[kind]}"] += 1
                 self.stats[f"fallback_offline_{kind}"] += 1
                 merged[kind] = getattr(fallback, kind)

@@ -15,6 +15,7 @@ from dataengine.rewrite.lexicon import (
     COLORS,
     FIXTURE_WORDS,
     MATERIALS,
+    NOUN_WORDS,
     OBJECT_NOUNS,
     category_phrase,
     contains_phrase,
@@ -27,11 +28,13 @@ from dataengine.rewrite.lexicon import (
 MAX_CHARS = 200
 MAX_WORDS = 40
 MAX_PHRASE_CHARS = 80
+_REPEATED_WORD = re.compile(r"\b(\w+)\s+\1\b", re.IGNORECASE)  # 'the basket basket'
 
 REJECT_REASONS: tuple[str, ...] = (
     "empty",
     "too_long",
     "unfilled_placeholder",
+    "repeated_word",
     "drops_pick_object",
     "drops_place_object",
     "names_unknown_object",
@@ -46,6 +49,7 @@ def reference_terms(obj: ObjectFact) -> set[str]:
     name_words = name.split()
     if name_words:
         terms.add(name_words[-1])
+        terms.update(w for w in name_words[:-1] if w in NOUN_WORDS)  # 'tape roll' also answers to 'tape'
     if obj.category:
         terms.add(display_name(obj.category))
         terms.add(category_phrase(obj.category))
@@ -103,6 +107,8 @@ def check_text(text: object, scene: SceneFacts, vocabulary: frozenset[str] = DEF
         return "too_long"
     if "{" in text or "}" in text:
         return "unfilled_placeholder"
+    if _REPEATED_WORD.search(text):
+        return "repeated_word"
     picks, places = scene.by_role("pick"), scene.by_role("place")
     if picks and not any(contains_phrase(text, t) for o in picks for t in reference_terms(o)):
         return "drops_pick_object"
@@ -134,6 +140,8 @@ def check_phrase(text: object, obj: ObjectFact, vocabulary: frozenset[str] = DEF
         return "too_long"
     if "{" in text or "}" in text:
         return "unfilled_placeholder"
+    if _REPEATED_WORD.search(text):
+        return "repeated_word"
     terms = reference_terms(obj)
     if not any(contains_phrase(text, t) for t in terms):
         return "drops_object"
