@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "dataengine.cli.convert_cmds",
     "dataengine.cli.fixtures_cmds",
     "dataengine.cli.sim_cmds",
+    "dataengine.cli.rewrite_cmds",
 ]
 
 
