@@ -78,7 +78,7 @@ def check_sample(sample: dict, decode: bool = False) -> tuple[GroundingRecord | 
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         return None, [("schema_violation", f"{loc}: {first['msg']}")]
-    if record.key != key:
+    if record.key != key.rsplit("/", 1)[-1]:  # foreign tars may prefix keys with folders
         problems.append(("key_mismatch", f"record key {record.key!r} != member key {key!r}"))
     image_exts = [ext for ext in sample if ext in IMAGE_EXTS]
     if record.image is None:
