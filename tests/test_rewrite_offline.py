@@ -129,3 +129,27 @@ def test_multiword_catalog_names():
     assert check_text("Place the shaker onto the tray.", scene) is None
     [rewrites] = OfflineRewriter().rewrite([scene])
     assert "onto" in rewrites.attr or " on " in rewrites.attr
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(min_value=0, max_value=10**6))
+def test_every_spatial_phrase_states_a_true_relation(seed):
+    from dataengine.rewrite.lexicon import display_name
+    from dataengine.rewrite.spatial import _WORDING
+
+    scene = random_scene(seed)
+    pick = scene.by_role("pick")[0]
+    for phrase in spatial_phrases(pick, scene):
+        if phrase.endswith("on the table"):
+            continue
+        relation, ref_name = next((r, phrase.split(f"{w} the ", 1)[1]) for r, w in _WORDING.items()
+                                  if f" {w} the " in f" {phrase}")  # fmt: skip
+        [ref] = [o for o in scene.objects if display_name(o.name) == ref_name]
+        assert relation_holds(relation, pick, ref, scene), phrase
+
+
+def test_public_names_resolve():
+    import dataengine.rewrite as package
+
+    for name in package.__all__:
+        assert getattr(package, name) is not None

@@ -204,3 +204,13 @@ def test_bad_key_stops_the_run_with_a_redacted_error(server, make_rewriter, capl
     assert info.value.__context__ is None and info.value.__cause__ is None
     assert server.chat_requests == 1  # the run stopped at the first refusal
     assert FAKE_KEY not in caplog.text
+
+
+def test_reported_endpoint_and_metadata_carry_no_credentials(tmp_path):
+    from dataengine.rewrite.llm import public_url
+    from dataengine.rewrite.openai_rewriter import OpenAIRewriter
+
+    url = "https://user:sk-test-SECRET123456789@example.org:8443/v1?api-key=sk-test-SECRET123456789#x"
+    assert public_url(url) == "https://example.org:8443/v1"
+    rewriter = OpenAIRewriter(api_key=FAKE_KEY, base_url=url, cache_dir=tmp_path)
+    assert FAKE_KEY not in repr(rewriter.metadata()) + repr(rewriter.report()) + repr(vars(rewriter.meter))
