@@ -23,10 +23,12 @@ app = typer.Typer(
 COMMAND_MODULES: list[str] = [
     "dataengine.cli.inspect_cmds",
     "dataengine.cli.export_cmds",
+    "dataengine.cli.build_cmds",
     "dataengine.cli.convert_cmds",
     "dataengine.cli.fixtures_cmds",
     "dataengine.cli.sim_cmds",
     "dataengine.cli.rewrite_cmds",
+    "dataengine.cli.train_cmds",
 ]
 
 

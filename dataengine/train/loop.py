@@ -1,0 +1,287 @@
+"""The two-stage training loop: (1) spatial pre-training on grounding shards, (2) co-training with
+loss = w_action * L_action + w_spatial * L_spatial, one action batch and one grounding batch per step.
+
+Each step of stage 2 back-propagates the two losses separately (as upstream does), which also lets the
+gradient-conflict diagnostic read each loss's gradient on the LM. Checkpoints hold the model, optimizer, scheduler
+and loader positions; `train` resumes from the latest one. Logs: `OUT/logs/train.csv`,
+`OUT/logs/gradient_conflict.csv`, TensorBoard when installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from dataengine.errors import JobStateError
+from dataengine.train.checkpoint import (
+    list_checkpoints,
+    load_model_weights,
+    load_optimizer,
+    read_state,
+    save_checkpoint,
+)
+from dataengine.train.collate import to_device
+from dataengine.train.csvlog import CsvLog, TensorBoard
+from dataengine.train.data import TrainData, build_data
+from dataengine.train.diagnostics import GradientConflict
+from dataengine.train.models.policy import ActionSpace, DualSystemPolicy, build_policy
+from dataengine.train.recipe import StageConfig, TrainRecipe
+
+log = logging.getLogger(__name__)
+
+TRAIN_COLUMNS = [
+    "step", "stage", "stage_step", "loss", "loss_action", "loss_spatial", "lr_backbone", "lr_heads",
+    "grad_norm", "samples_per_s", "elapsed_s",
+]  # fmt: skip
+DIAG_COLUMNS = [
+    "step", "grad_cos", "subspace_sim", "subspace_cos_min_angle", "subspace_cos_max_angle", "subspace_window",
+    "grad_norm_spatial", "grad_norm_action",
+]  # fmt: skip
+RUN_FILE = "run.json"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise JobStateError("--device cuda was asked for but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def make_optimizer(policy: DualSystemPolicy, cfg: StageConfig):
+    """AdamW with two groups (backbone, heads; upstream betas) and linear warmup + cosine decay to min_lr_ratio."""
+    groups = [
+        {"params": policy.backbone_parameters(), "lr": cfg.lr_backbone, "name": "backbone"},
+        {"params": policy.head_parameters(), "lr": cfg.lr_heads, "name": "heads"},
+    ]
+    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    total = max(1, cfg.steps)
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    checkpoint: Path | None
+    losses: dict[str, list[float]] = field(default_factory=dict)  # per stage: loss at every step of this call
+    metrics: dict = field(default_factory=dict)
+    wall_s: float = 0.0
+    resumed_from: int | None = None
+
+
+class Trainer:
+    def __init__(self, recipe: TrainRecipe, run_dir: Path, data_root: Path | None = None, device: str | None = None):
+        self.recipe, self.run_dir, self.data_root = recipe, Path(run_dir), data_root
+        self.device = resolve_device(device or recipe.device)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._check_run_file()
+        torch.manual_seed(recipe.seed)
+        space = ActionSpace(chunk_size=recipe.data.chunk_size)
+        self.policy, self.encoder = build_policy(recipe.model, space, recipe.data.image_size)
+        self.policy.to(self.device)
+        r = recipe
+        need_grounding = r.stage1.steps > 0 or (r.stage2.steps > 0 and r.stage2.spatial_loss_weight > 0)
+        self.data: TrainData = build_data(r, self.encoder, data_root, self.run_dir, need_grounding, r.stage2.steps > 0)
+        self.autocast = (
+            torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else contextlib.nullcontext()
+        )
+
+    # --- run bookkeeping -------------------------------------------------------------------------------------
+    def _check_run_file(self) -> None:
+        path = self.run_dir / RUN_FILE
+        fingerprint = self.recipe.fingerprint()
+        if path.exists():
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if saved.get("fingerprint") != fingerprint:
+                raise JobStateError(
+                    f"{self.run_dir} holds a run of a different recipe (fingerprint {saved.get('fingerprint')} vs "
+                    f"{fingerprint}): use another --out, or delete the folder to start over"
+                )
+        else:
+            path.write_text(json.dumps({"fingerprint": fingerprint, "name": self.recipe.name}, indent=1))
+        (self.run_dir / "recipe.yaml").write_text(self.recipe.to_yaml(), encoding="utf-8")
+
+    def _loaders_state(self) -> dict:
+        return {
+            name: loader.state_dict()
+            for name, loader in (("grounding", self.data.grounding), ("actions", self.data.actions))
+            if loader is not None
+        }
+
+    def _save(self, step: int, stage: int, stage_step: int, optimizer, scheduler) -> Path:
+        state = {
+            "step": step,
+            "stage": stage,
+            "stage_step": stage_step,
+            "loaders": self._loaders_state(),
+            "data": self.data.paths,
+        }
+        return save_checkpoint(
+            self.run_dir, step, self.policy, optimizer, scheduler, state, self.recipe.to_yaml(),
+            self.data.stats, self.recipe.keep_checkpoints,
+        )  # fmt: skip
+
+    # --- the loop --------------------------------------------------------------------------------------------
+    def run(self, resume: bool = True) -> TrainResult:
+        t0 = time.perf_counter()
+        stages = [(1, self.recipe.stage1), (2, self.recipe.stage2)]
+        start_stage, start_stage_step, step, ckpt = 1, 0, 0, None
+        existing = list_checkpoints(self.run_dir) if resume else []
+        result = TrainResult(self.run_dir, 0, None)
+        if existing:
+            ckpt = existing[-1]
+            state = read_state(ckpt)
+            load_model_weights(ckpt, self.policy, self.device)
+            for name, loader in (("grounding", self.data.grounding), ("actions", self.data.actions)):
+                if loader is not None and name in state["loaders"]:
+                    loader.load_state_dict(state["loaders"][name])
+            start_stage, start_stage_step, step = state["stage"], state["stage_step"], state["step"]
+            result.resumed_from = step
+            log.info("resuming from %s (stage %d, step %d)", ckpt.name, start_stage, step)
+        train_log = CsvLog(self.run_dir / "logs" / "train.csv", TRAIN_COLUMNS, step if existing else None)
+        diag_log = CsvLog(self.run_dir / "logs" / "gradient_conflict.csv", DIAG_COLUMNS, step if existing else None)
+        board = TensorBoard(self.run_dir / "logs" / "tensorboard")
+        try:
+            for stage, cfg in stages:
+                if stage < start_stage or cfg.steps == 0:
+                    continue
+                first = start_stage_step if stage == start_stage else 0
+                if first >= cfg.steps:
+                    continue
+                optimizer, scheduler = make_optimizer(self.policy, cfg)
+                if ckpt is not None and stage == start_stage and first > 0:
+                    load_optimizer(ckpt, optimizer, scheduler, self.device)
+                losses, step, ckpt = self._stage(
+                    stage, cfg, first, step, optimizer, scheduler, train_log, diag_log, board
+                )
+                result.losses[f"stage{stage}"] = losses
+        finally:
+            board.close()
+        result.step, result.checkpoint = step, ckpt
+        result.wall_s = time.perf_counter() - t0
+        return result
+
+    def _batches(self, stage: int, cfg: StageConfig) -> Iterator[tuple[dict | None, dict | None]]:
+        g = self.data.grounding
+        if stage == 1:
+            g.batch_size = cfg.grounding_batch
+            for batch in g:
+                yield None, batch
+            return
+        a = self.data.actions
+        a.batch_size = cfg.action_batch
+        if g is None or cfg.spatial_loss_weight == 0:
+            for batch in a:
+                yield batch, None
+            return
+        g.batch_size = cfg.grounding_batch
+        yield from zip(a, g, strict=False)  # both streams are endless
+
+    def _stage(self, stage, cfg, first, step, optimizer, scheduler, train_log, diag_log, board):
+        r = self.recipe
+        diag = None
+        if stage == 2 and r.diagnostics.every > 0 and self.data.grounding is not None and cfg.spatial_loss_weight > 0:
+            d = r.diagnostics
+            diag = GradientConflict(self.policy.backbone_parameters(), d.window, d.max_dim, d.sketch_dim)
+        self.policy.train()
+        losses: list[float] = []
+        window: dict[str, list[float]] = {"loss": [], "loss_action": [], "loss_spatial": [], "grad_norm": []}
+        samples, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
+        stage_step, ckpt = first, None
+        batches = self._batches(stage, cfg)
+        while stage_step < cfg.steps:
+            action_batch, grounding_batch = next(batches)
+            optimizer.zero_grad(set_to_none=True)
+            parts: dict[str, float] = {}
+            run_diag = diag is not None and stage_step % r.diagnostics.every == 0
+            g_action = None
+            if action_batch is not None:
+                gen = torch.Generator(device=self.device).manual_seed(r.seed * 1_000_003 + step)
+                with self.autocast:
+                    loss_a = self.policy.action_loss(to_device(action_batch, self.device), gen)
+                (cfg.action_loss_weight * loss_a).backward()
+                parts["loss_action"] = loss_a.item()
+                samples += len(action_batch["meta"]["__key__"])
+                if run_diag:
+                    g_action = diag.capture()
+            if grounding_batch is not None:
+                weight = 1.0 if stage == 1 else cfg.spatial_loss_weight
+                with self.autocast:
+                    loss_s = self.policy.spatial_loss(to_device(grounding_batch, self.device))
+                (weight * loss_s).backward()
+                parts["loss_spatial"] = loss_s.item()
+                samples += len(grounding_batch["meta"]["__key__"])
+            if g_action is not None:
+                metrics = diag.add(diag.capture() - g_action, g_action)
+                diag_log.write({"step": step + 1, **metrics})
+                board.scalars(step + 1, {f"diag/{k}": v for k, v in metrics.items()})
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
+            optimizer.step()
+            scheduler.step()
+            step, stage_step = step + 1, stage_step + 1
+            total = (
+                parts.get("loss_spatial", 0.0)
+                if stage == 1
+                else cfg.action_loss_weight * parts.get("loss_action", 0.0)
+                + cfg.spatial_loss_weight * parts.get("loss_spatial", 0.0)
+            )
+            losses.append(total)
+            for k, v in {"loss": total, "grad_norm": grad_norm, **parts}.items():
+                window[k].append(v)
+            if stage_step % r.log_every == 0 or stage_step == cfg.steps:
+                now = time.perf_counter()
+                row = {
+                    "step": step, "stage": stage, "stage_step": stage_step,
+                    **{k: sum(v) / len(v) for k, v in window.items() if v},
+                    "lr_backbone": scheduler.get_last_lr()[0], "lr_heads": scheduler.get_last_lr()[1],
+                    "samples_per_s": samples / max(now - t_window, 1e-9), "elapsed_s": now - t_start,
+                }  # fmt: skip
+                train_log.write(row)
+                board.scalars(step, {f"train/{k}": v for k, v in row.items() if k not in ("step", "stage")})
+                log.info(
+                    "stage %d step %d/%d  loss %.4f%s%s  %.1f samples/s", stage, stage_step, cfg.steps, row["loss"],
+                    f"  action {row['loss_action']:.4f}" if "loss_action" in row else "",
+                    f"  spatial {row['loss_spatial']:.4f}" if "loss_spatial" in row else "",
+                    row["samples_per_s"],
+                )  # fmt: skip
+                window = {k: [] for k in window}
+                samples, t_window = 0, now
+            if stage_step % r.checkpoint_every == 0 or stage_step == cfg.steps:
+                ckpt = self._save(step, stage, stage_step, optimizer, scheduler)
+        return losses, step, ckpt
+
+
+def train(
+    recipe: TrainRecipe,
+    out_dir: str | Path,
+    *,
+    data_root: str | Path | None = None,
+    device: str | None = None,
+    resume: bool = True,
+    evaluate: bool = True,
+) -> TrainResult:
+    """Train both stages of a recipe into `out_dir` (resuming from its latest checkpoint), then evaluate."""
+    trainer = Trainer(recipe, Path(out_dir), Path(data_root) if data_root else None, device)
+    result = trainer.run(resume=resume)
+    if evaluate:
+        from dataengine.train.evaluate import evaluate_trainer
+
+        result.metrics = evaluate_trainer(trainer, result)
+    return result

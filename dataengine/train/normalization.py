@@ -1,0 +1,221 @@
+"""Action and state normalization statistics, computed once from episode shards and saved beside them.
+
+`norm_stats.json` holds, per array (delta joints, gripper close, joint state, gripper opening): min, max, q01,
+q99, mean and std over every control step, plus the number of steps of every episode (the loader's unit table)
+and a fingerprint of the shard set: when the shards change, the statistics are recomputed.
+
+Modes: `min_max` maps [min, max] to [-1, 1]; `q99` maps [q01, q99] to [-1, 1] and clips; `binary` maps the gripper
+command to -1 (open) / +1 (close) with the threshold halfway between its min and max.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dataengine.errors import InputError
+from dataengine.records.episode import EpisodeRecord
+from dataengine.train.shard_index import ShardEntry, ShardReader
+
+log = logging.getLogger(__name__)
+
+STATS_NAME = "norm_stats.json"
+STATS_SCHEMA = "norm_stats/v1"
+ACTION_KEYS = ("action_delta_joints", "action_gripper_close")  # 7 + 1
+STATE_KEYS = ("state_joints", "state_gripper_opening")  # 7 + 1
+GRIPPER_TARGET_KEY = "action_gripper_opening"
+EPS = 1e-8
+
+
+def shard_set_fingerprint(entries: list[ShardEntry]) -> str:
+    h = hashlib.sha1()
+    for e in entries:
+        h.update(f"{e.name}:{len(e)}:{e.path.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
+def read_episode_arrays(raw: dict, keys: tuple[str, ...]) -> tuple[EpisodeRecord, dict[str, np.ndarray]]:
+    """The episode record and the named arrays of one raw episode sample (other npz members are not read)."""
+    if "episode.json" not in raw or "arrays.npz" not in raw:
+        raise InputError(f"{raw.get('__key__')}: not an episode/v1 sample (needs episode.json and arrays.npz)")
+    record = EpisodeRecord.from_json_bytes(raw["episode.json"])
+    with np.load(io.BytesIO(raw["arrays.npz"]), allow_pickle=False) as npz:
+        missing = [k for k in keys if k not in npz.files]
+        if missing:
+            raise InputError(f"{record.key}: arrays.npz lacks {missing}")
+        arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in keys}
+    return record, arrays
+
+
+class _Accumulator:
+    """Exact min, max, mean and std; q01/q99 from a seeded reservoir of at most `max_rows` rows."""
+
+    def __init__(self, max_rows: int = 1_000_000, seed: int = 0) -> None:
+        self.max_rows, self.rng = max_rows, np.random.default_rng(seed)
+        self.n, self.sum, self.sumsq, self.min, self.max = 0, 0.0, 0.0, None, None
+        self.reservoir: list[np.ndarray] = []
+        self.kept = 0
+
+    def add(self, values: np.ndarray) -> None:
+        values = values.reshape(len(values), -1)
+        self.min = values.min(0) if self.min is None else np.minimum(self.min, values.min(0))
+        self.max = values.max(0) if self.max is None else np.maximum(self.max, values.max(0))
+        self.sum, self.sumsq = self.sum + values.sum(0), self.sumsq + (values**2).sum(0)
+        self.n += len(values)
+        # keep each row with probability max_rows / rows seen so far (an approximate reservoir)
+        keep_p = min(1.0, self.max_rows / self.n)
+        rows = values if keep_p >= 1 else values[self.rng.random(len(values)) < keep_p]
+        self.reservoir.append(rows)
+        self.kept += len(rows)
+        if self.kept > 2 * self.max_rows:
+            pool = np.concatenate(self.reservoir)
+            pool = pool[self.rng.choice(len(pool), self.max_rows, replace=False)]
+            self.reservoir, self.kept = [pool], len(pool)
+
+    def summary(self) -> dict:
+        q01, q99 = np.quantile(np.concatenate(self.reservoir), [0.01, 0.99], axis=0)
+        mean = self.sum / self.n
+        std = np.sqrt(np.maximum(self.sumsq / self.n - mean**2, 0.0))
+        return {
+            "min": self.min.tolist(),
+            "max": self.max.tolist(),
+            "q01": q01.tolist(),
+            "q99": q99.tolist(),
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+        }
+
+
+def compute_stats(entries: list[ShardEntry]) -> dict:
+    """One pass over every episode: statistics of the action and state arrays and steps per episode."""
+    reader = ShardReader(entries)
+    columns = {k: _Accumulator() for k in (*ACTION_KEYS, *STATE_KEYS, GRIPPER_TARGET_KEY)}
+    steps: dict[str, list[int]] = {}
+    episodes = 0
+    try:
+        for s, entry in enumerate(entries):
+            steps[entry.name] = []
+            for j in range(len(entry)):
+                record, arrays = read_episode_arrays(reader.read(s, j), tuple(columns))
+                usable = record.success and record.render.rendered
+                steps[entry.name].append(record.num_steps if usable else 0)
+                if not usable:
+                    continue
+                episodes += 1
+                for k, v in arrays.items():
+                    columns[k].add(v)
+    finally:
+        reader.close()
+    if episodes == 0:
+        raise InputError("no successful rendered episodes in the episode shards: nothing to train the action expert")
+    return {
+        "schema": STATS_SCHEMA,
+        "fingerprint": shard_set_fingerprint(entries),
+        "episodes": episodes,
+        "steps_total": int(sum(map(sum, steps.values()))),
+        "arrays": {k: acc.summary() for k, acc in columns.items()},
+        "steps": steps,
+    }
+
+
+def load_or_compute_stats(entries: list[ShardEntry], shard_dir: Path, fallback_dir: Path) -> tuple[dict, Path]:
+    """Statistics from `shard_dir/norm_stats.json` when they match the shards, else computed and saved there (or in
+    `fallback_dir` when the shard folder is read-only). Returns (stats, path)."""
+    for folder in (shard_dir, fallback_dir):
+        path = folder / STATS_NAME
+        if path.exists():
+            try:
+                stats = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                continue
+            if stats.get("schema") == STATS_SCHEMA and stats.get("fingerprint") == shard_set_fingerprint(entries):
+                return stats, path
+    stats = compute_stats(entries)
+    text = json.dumps(stats, indent=1, sort_keys=True)
+    for folder in (shard_dir, fallback_dir):
+        path = folder / STATS_NAME
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+            log.info("normalization statistics of %d episodes written to %s", stats["episodes"], path)
+            return stats, path
+        except OSError:
+            continue
+    raise InputError(f"cannot write {STATS_NAME} to {shard_dir} or {fallback_dir}")
+
+
+def apply_units(entries: list[ShardEntry], stats: dict) -> None:
+    """Give each episode as many loader units as it has steps (0 for unusable episodes)."""
+    for entry in entries:
+        entry.units = list(stats["steps"][entry.name])
+
+
+@dataclass
+class Normalizer:
+    """Maps raw actions (chunk, 8) and states (8,) to the model's [-1, 1] space and back."""
+
+    stats: dict
+    action_mode: str = "min_max"
+    state_mode: str = "min_max"
+    gripper_mode: str = "binary"
+
+    def _bounds(self, key: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
+        a = self.stats["arrays"][key]
+        lo, hi = (a["min"], a["max"]) if mode == "min_max" else (a["q01"], a["q99"])
+        return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+
+    def _to_unit(self, x: np.ndarray, key: str, mode: str) -> np.ndarray:
+        if mode == "none":
+            return x
+        lo, hi = self._bounds(key, mode)
+        y = np.where(hi - lo > EPS, 2 * (x - lo) / np.maximum(hi - lo, EPS) - 1, 0.0)
+        return np.clip(y, -1, 1) if mode == "q99" else y
+
+    def _from_unit(self, y: np.ndarray, key: str, mode: str) -> np.ndarray:
+        if mode == "none":
+            return y
+        lo, hi = self._bounds(key, mode)
+        return np.where(hi - lo > EPS, (y + 1) / 2 * (hi - lo) + lo, lo)
+
+    def _gripper_threshold(self) -> float:
+        g = self.stats["arrays"]["action_gripper_close"]
+        return (g["min"][0] + g["max"][0]) / 2
+
+    def actions(self, delta_joints: np.ndarray, gripper_close: np.ndarray) -> np.ndarray:
+        """(chunk, 7) and (chunk,) raw -> (chunk, 8) float32 normalized."""
+        joints = self._to_unit(delta_joints, "action_delta_joints", self.action_mode)
+        if self.gripper_mode == "binary":
+            grip = np.where(gripper_close >= self._gripper_threshold(), 1.0, -1.0)
+        else:
+            grip = self._to_unit(gripper_close[:, None], "action_gripper_close", "min_max")[:, 0]
+        return np.concatenate([joints, grip[:, None]], axis=1).astype(np.float32)
+
+    def unnormalize_actions(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk, 8) normalized -> (delta joints (chunk, 7) rad, close command (chunk,) bool)."""
+        joints = self._from_unit(actions[:, :7], "action_delta_joints", self.action_mode)
+        if self.gripper_mode == "binary":
+            close = actions[:, 7] > 0
+        else:
+            close = (
+                self._from_unit(actions[:, 7:8], "action_gripper_close", "min_max")[:, 0] >= self._gripper_threshold()
+            )
+        return joints, close
+
+    def state(self, joints: np.ndarray, gripper_opening: float) -> np.ndarray:
+        j = self._to_unit(np.asarray(joints, dtype=np.float64), "state_joints", self.state_mode)
+        g = self._to_unit(np.asarray([gripper_opening], dtype=np.float64), "state_gripper_opening", self.state_mode)
+        return np.concatenate([j, g]).astype(np.float32)
+
+    def gripper_targets_m(self) -> tuple[float, float]:
+        """(closed, open) gripper opening targets seen in the demonstrations."""
+        g = self.stats["arrays"][GRIPPER_TARGET_KEY]
+        return float(g["min"][0]), float(g["max"][0])

@@ -1,0 +1,192 @@
+"""Typed training recipes: data, model, the two stages, logging and evaluation. Loaded from YAML, validated before
+any work, saved (resolved) beside the run. Importing this module does not import torch."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from dataengine.errors import InputError, RecipeError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    """Where the shards are (relative paths resolve against `--data`, else the recipe's folder) and how samples
+    are made from them."""
+
+    grounding: str | None = Field(default="corpus", description="grounding/v1 shards for the spatial loss")
+    episodes: str | None = Field(default="sim", description="episode shards for the action loss")
+    eval_grounding: str | None = Field(default=None, description="held-out grounding shards (None: hash holdout)")
+    grounding_splits: list[str] | None = Field(default=None, description="record `split` values to train on")
+    holdout_fraction: float = Field(default=0.05, ge=0, lt=1, description="keys held out when eval_grounding=None")
+    answer_style: str = "internvla-m1"
+    style_options: dict[str, Any] = Field(default_factory=dict)
+    templates: str | None = Field(default=None, description="question template file (None: built-in)")
+    include_vqa: bool = Field(default=False, description="train on vqa items too (first human->gpt turn)")
+    spatial_prompt: Literal["upstream", "paper", "none"] = "upstream"
+    image_size: int = Field(default=224, gt=0, description="action frames are resized to image_size^2")
+    camera: str | None = Field(default=None, description="episode camera to train on (None: the first one)")
+    chunk_size: int = Field(default=16, gt=0, description="action steps predicted at once")
+    action_norm: Literal["min_max", "q99"] = "min_max"
+    state_norm: Literal["min_max", "q99", "none"] = "min_max"
+    gripper_norm: Literal["binary", "min_max"] = "binary"
+    shuffle_buffer: int = Field(default=1000, ge=1)
+    num_workers: int = Field(default=0, ge=0)
+    eval_episode_fraction: float = Field(default=0.0, ge=0, lt=1, description="episodes held out of training")
+
+
+class TinyBackbone(_Strict):
+    patch_size: int = 8
+    dim: int = 128
+    layers: int = 4
+    heads: int = 4
+    max_text_len: int = 256
+
+
+class QwenBackbone(_Strict):
+    """Qwen2.5-VL from local weights (`weights`: a folder with config, safetensors, tokenizer and preprocessor
+    files), or a small random model built from `random_config` (offline smoke tests; no weights needed)."""
+
+    weights: str | None = None
+    random_config: dict[str, Any] | None = None
+    dtype: Literal["bfloat16", "float16", "float32"] = "bfloat16"
+    attn_implementation: str | None = Field(default=None, description="e.g. flash_attention_2, sdpa")
+    gradient_checkpointing: bool = True
+    min_pixels: int = 784
+    max_pixels: int = 50176
+    system_prompt: str = "You are a helpful assistant."
+
+    @model_validator(mode="after")
+    def _one_source(self) -> QwenBackbone:
+        if (self.weights is None) == (self.random_config is None):
+            raise ValueError("give exactly one of qwen.weights (a local folder) or qwen.random_config")
+        return self
+
+
+class ModelConfig(_Strict):
+    backbone: Literal["tiny", "qwen2.5-vl"] = "tiny"
+    tiny: TinyBackbone = Field(default_factory=TinyBackbone)
+    qwen: QwenBackbone | None = None
+    qformer_layer: int = Field(default=-1, description="LM layer whose hidden states the queries read")
+    qformer_dim: int = 128
+    qformer_queries: int = 16
+    qformer_layers: int = 2
+    qformer_heads: int = 4
+    expert_dim: int = 128
+    expert_layers: int = 3
+    expert_heads: int = 4
+    diffusion_repeats: int = Field(default=4, ge=1, description="upstream repeated_diffusion_steps")
+    sample_steps: int = Field(default=10, ge=1, description="Euler steps when sampling actions")
+    grad_decay: float = Field(default=0.5, ge=0, le=1, description="scale of action gradients entering the LM")
+
+    @model_validator(mode="after")
+    def _qwen_present(self) -> ModelConfig:
+        if self.backbone == "qwen2.5-vl" and self.qwen is None:
+            raise ValueError("backbone qwen2.5-vl needs a `qwen:` section (weights or random_config)")
+        return self
+
+
+class StageConfig(_Strict):
+    steps: int = Field(default=0, ge=0)
+    grounding_batch: int = Field(default=4, ge=1)
+    action_batch: int = Field(default=16, ge=1)
+    action_loss_weight: float = Field(default=1.0, ge=0)
+    spatial_loss_weight: float = Field(default=0.1, ge=0, description="ST4VLA: 0.1 (spatial:action = 1:10)")
+    lr_backbone: float = Field(default=1e-5, gt=0)
+    lr_heads: float = Field(default=1e-4, gt=0)
+    min_lr_ratio: float = Field(default=0.01, ge=0, le=1)
+    warmup_steps: int = Field(default=0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    grad_clip: float = Field(default=1.0, gt=0)
+
+
+class DiagnosticsConfig(_Strict):
+    every: int = Field(default=10, ge=0, description="gradient-conflict diagnostic every N co-training steps (0 off)")
+    window: int = Field(default=8, ge=1, description="recent gradients spanning each subspace")
+    max_dim: int = Field(default=1 << 22, gt=0, description="above this many LM parameters, use a CountSketch")
+    sketch_dim: int = Field(default=1 << 16, gt=0)
+
+
+class EvalConfig(_Strict):
+    grounding_samples: int = Field(default=64, ge=0, description="held-out grounding samples per evaluation")
+    max_new_tokens: int = 48
+    point_radius: float = Field(default=0.05, gt=0, description="point hit: within this fraction of the diagonal")
+    trace_tolerance: float = Field(default=0.1, gt=0, description="trace hit: mean error below this x diagonal")
+    sim_recipe: str | None = Field(default=None, description="sim task recipe for closed-loop evaluation")
+    sim_episodes: int = Field(default=0, ge=0)
+    sim_seed_offset: int = Field(default=1_000_000, description="evaluation layouts use seeds from here on")
+    sim_max_steps: int = Field(default=200, gt=0, description="control steps before an episode counts as failed")
+    execute_steps: int = Field(default=8, ge=1, description="actions executed per predicted chunk")
+
+
+class TrainRecipe(_Strict):
+    name: str = "train"
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    stage1: StageConfig = Field(default_factory=lambda: StageConfig(steps=100, grounding_batch=16))
+    stage2: StageConfig = Field(default_factory=lambda: StageConfig(steps=100))
+    log_every: int = Field(default=10, ge=1)
+    checkpoint_every: int = Field(default=100, ge=1)
+    keep_checkpoints: int = Field(default=2, ge=1)
+    diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    recipe_dir: str | None = Field(default=None, description="set on load: relative paths resolve against it")
+
+    def fingerprint(self) -> str:
+        """Hash of what determines the run (steps, device and paths excluded, so a run can be extended/moved)."""
+        data = self.model_dump(mode="json", exclude={"recipe_dir", "device"})
+        for stage in ("stage1", "stage2"):
+            data[stage].pop("steps")
+        for key in ("grounding", "episodes", "eval_grounding"):
+            data["data"].pop(key)
+        data["eval"] = None
+        return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainRecipe:
+    """Read and validate a training recipe; errors name the file and the offending key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except OSError as exc:
+        raise InputError(f"cannot read training recipe {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise RecipeError(f"{path}: a training recipe is a mapping of keys")
+    data.setdefault("recipe_dir", str(path.resolve().parent))
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    try:
+        return TrainRecipe.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise RecipeError(f"{path}: {problems}") from exc
+
+
+def resolve_data_path(recipe: TrainRecipe, value: str | None, data_root: str | Path | None) -> Path | None:
+    """A recipe path made absolute: against `--data` when given, else the recipe's own folder."""
+    if value is None:
+        return None
+    p = Path(value).expanduser()
+    if p.is_absolute():
+        return p
+    base = Path(data_root) if data_root is not None else Path(recipe.recipe_dir or ".")
+    return base / p
