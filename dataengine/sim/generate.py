@@ -136,6 +136,25 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     }
 
 
+def _manifest_schema():
+    import polars as pl
+
+    return {
+        "key": pl.Utf8,
+        "shard": pl.Utf8,
+        "episode_index": pl.Int64,
+        "pick_asset": pl.Utf8,
+        "place_asset": pl.Utf8,
+        "relation": pl.Utf8,
+        "distractors": pl.Int64,
+        "num_steps": pl.Int64,
+        "attempts": pl.Int64,
+        "instruction": pl.Utf8,
+        "split": pl.Utf8,
+        "success": pl.Boolean,
+    }
+
+
 def _manifest_row(key: str, shard: str, episode, relation: str, instruction: str, recipe: SimRecipe) -> dict:
     layout = episode.layout
     return {
@@ -202,8 +221,10 @@ def generate(
 def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewriter: str, render: bool) -> dict:
     import polars as pl
 
+    MANIFEST_SCHEMA = _manifest_schema()
     rows = [row for r in results for row in r["episodes"]]
-    frame = pl.DataFrame(rows) if rows else pl.DataFrame(schema={"key": pl.Utf8})
+    # rows from completion markers come back with sorted keys: fix the column order and types explicitly
+    frame = pl.DataFrame([{k: row[k] for k in MANIFEST_SCHEMA} for row in rows], schema=MANIFEST_SCHEMA)
     tmp = out_dir / (MANIFEST_NAME + ".tmp")
     frame.write_parquet(tmp)
     tmp.replace(out_dir / MANIFEST_NAME)

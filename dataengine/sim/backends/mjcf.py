@@ -101,6 +101,8 @@ def _panda_parts() -> tuple[str, str, str]:
     if anchor not in chain:
         raise InputError(f"unexpected Panda model in {root}: no end_effector site to anchor the tool site")
     chain = chain.replace(anchor, "<site name='end_effector' rgba='0 0 0 0' group='5'", 1)
+    # gravity compensation must be in the MJCF: MuJoCo counts gravcomp bodies at compile time
+    chain = re.sub(r'<body name="panda0_', '<body gravcomp="1" name="panda0_', chain)
     actuators = _strip_include((root / "actuator.xml").read_text())
     return assets, chain, actuators
 

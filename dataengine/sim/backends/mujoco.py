@@ -90,7 +90,6 @@ class MujocoBackend:
         robot_root = name2id(m, mj.mjtObj.mjOBJ_BODY, "robot_base")
         finger_ids = {name2id(m, mj.mjtObj.mjOBJ_BODY, b) for b in FINGER_BODIES}
         robot_bodies = [b for b in range(m.nbody) if self._is_descendant(b, robot_root)]
-        m.body_gravcomp[robot_bodies] = 1.0  # position servos otherwise sag by centimetres
         body_owner = np.full(m.nbody, OTHER_OWNER, dtype=np.int16)
         body_owner[robot_bodies] = ROBOT_OWNER
         body_owner[list(finger_ids)] = FINGERS_OWNER

@@ -1,0 +1,1 @@
+"""USD export of simulated scenes (`usd-core`, no Isaac Sim needed) and the Franka asset conventions."""
