@@ -38,7 +38,7 @@ def test_two_node_cluster_matches_inline(tmp_path):
             ray.shutdown()
         cluster.shutdown()
     assert stats["episodes_written"] == 2
-    names = sorted(p.name for p in inline.iterdir() if p.suffix == ".tar") + [MANIFEST_NAME]
-    assert names == sorted(p.name for p in out.iterdir() if p.suffix == ".tar") + [MANIFEST_NAME]
+    names = [*sorted(p.name for p in inline.iterdir() if p.suffix == ".tar"), MANIFEST_NAME]
+    assert names == [*sorted(p.name for p in out.iterdir() if p.suffix == ".tar"), MANIFEST_NAME]
     for name in names:
         assert (out / name).read_bytes() == (inline / name).read_bytes(), name

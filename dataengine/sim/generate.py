@@ -98,6 +98,8 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
                 recipe.trace_horizon,
                 catalog.base_dir,
             )
+            if not recipe.render.segmentation:
+                rendered.segmentation = {}  # labels are made; masks are (T, H, W) per camera: do not hold a chunk's
             renders.append((rendered, labels))
             cpu_render += time.process_time() - cpu0
             backend_info = {"name": backend.name, "gl_renderer": backend.gl_info()}
@@ -193,8 +195,10 @@ def generate(
     render: bool = True,
     rewriter: str | None = None,
     show_progress: bool = True,
+    on_progress=None,
 ) -> dict:
-    """Run the whole job; returns the statistics written to `sim_stats.json`."""
+    """Run the whole job; returns the statistics written to `sim_stats.json`. `on_progress(results_so_far)` is
+    called after each finished chunk (benchmarks sample memory there)."""
     out_dir = Path(out_dir)
     rewriter = rewriter or recipe.rewriter
     tasks = chunk_tasks(recipe, render, rewriter)
@@ -210,7 +214,7 @@ def generate(
         ray_address=ray_address,
         resume=resume,
         remote_options={"max_calls": WORKER_MAX_CALLS},
-        describe=describe_progress,
+        describe=describe_progress if on_progress is None else lambda r: (on_progress(r), describe_progress(r))[1],
         show_progress=show_progress,
     )
     stats = _write_outputs(recipe, out_dir, results, rewriter, render)
