@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.errors import InputError
-from dataengine.geometry import matrix_to_quat_wxyz, pose_to_matrix, quat_wxyz_to_matrix
+from dataengine.geometry import gl_camera_to_cv, matrix_to_quat_wxyz, pose_to_matrix
 from dataengine.sim.backends.base import ARM_DOF, CameraFrame, CameraParams, IkResult, RobotReading, SimState
 from dataengine.sim.backends.isaac_app import require_isaac_sim, simulation_app
 from dataengine.sim.layout import Layout, Look, RenderQuality
@@ -60,6 +60,7 @@ class IsaacBackend:
         self.control_dt_s = 0.1
         self._substeps = 1
         self._targets = np.zeros(ARM_DOF + 2)
+        self._look_cameras: dict = {}
         self._touching: set[tuple[str, str]] = set()
         self._ik = None
         self.quality = RenderQuality()
@@ -69,7 +70,7 @@ class IsaacBackend:
     def load(self, layout: Layout, *, control_hz: float, quality: RenderQuality | None = None) -> None:
         import isaacsim.core.utils.stage as stage_utils
         from isaacsim.core.api import World
-        from isaacsim.core.prims import SingleArticulation, SingleRigidPrim, SingleXFormPrim
+        from isaacsim.core.prims import SingleArticulation, SingleRigidPrim
         from isaacsim.sensors.camera import Camera
 
         from dataengine.sim.usd.export import stage_text, write_text_atomic
@@ -77,6 +78,7 @@ class IsaacBackend:
 
         self.close_world()
         self.layout = layout
+        self._look_cameras = {}
         self.quality = quality or RenderQuality()
         stage = build_stage(layout, robot_usd=self.robot_usd, catalog_dir=self.catalog_dir)
         path = self.work_dir / "scene.usda"
@@ -96,7 +98,7 @@ class IsaacBackend:
         )
         self._enable_contact_reports([object_path(o.uid) for o in layout.objects])
         self.robot_prim = self.world.scene.add(SingleArticulation("/World/Robot", name="robot"))
-        self.link7 = SingleXFormPrim(f"/World/Robot/{franka.LINK7}", name="link7")
+        self.link7 = self.world.scene.add(SingleRigidPrim(f"/World/Robot/{franka.LINK7}", name="link7"))
         self.objects = {
             o.uid: self.world.scene.add(SingleRigidPrim(object_path(o.uid), name=f"obj_{i}"))
             for i, o in enumerate(layout.objects)
@@ -275,12 +277,10 @@ class IsaacBackend:
     # --- rendering --------------------------------------------------------------------------------------------
 
     def apply_look(self, look: Look) -> None:
-        """Table / floor colours, lights and world camera poses on the open stage (table textures are not
-        reproduced: the USD scene has no texture files)."""
-        from pxr import UsdGeom, UsdShade
-
-        from dataengine.sim.usd.geoms import preview_material, set_pose
-        from dataengine.sim.usd.stage import LIGHTS, LOOKS, author_light, camera_path, prim_name
+        """Table / floor colours, lights and camera poses and fields of view on the open stage (table textures
+        are not reproduced: the USD scene carries no texture files)."""
+        from dataengine.sim.usd.geoms import preview_material
+        from dataengine.sim.usd.stage import LIGHTS, LOOKS, author_camera, author_light, prim_name
 
         stage = self.world.stage
         preview_material(stage, f"{LOOKS}/table", look.table_rgba)
@@ -289,26 +289,30 @@ class IsaacBackend:
             if not stage.GetPrimAtPath(f"{LIGHTS}/{prim_name(light.name)}"):
                 raise InputError(f"a look names light {light.name!r}, which the layout does not have")
             author_light(stage, light)
+        cameras = {c.name: c for c in self.layout.cameras}
         for cam in look.cameras:
             self.layout.camera(cam.name)  # raises for an unknown camera
-            usd_camera = UsdGeom.Camera(stage.GetPrimAtPath(camera_path(cam)))
-            set_pose(usd_camera, cam.pos_m, cam.quat_wxyz)
-            self.cameras[cam.name].set_focal_length(_focal_in_stage_units(usd_camera, cam))
-        del UsdShade
+            author_camera(stage, cam)  # re-authors pose, lens and resolution of the existing prim
+            cameras[cam.name] = cam
+        self._look_cameras = cameras
 
     def camera_params(self, camera: str) -> CameraParams:
-        cam = self.layout.camera(camera)
+        """K from the Isaac camera; extrinsics of world cameras from Isaac, of wrist cameras from the physics
+        pose of link 7 composed with the camera's pose on it (USD link transforms can lag the physics)."""
+        cam = self._look_cameras.get(camera) or self.layout.camera(camera)
         sensor = self.cameras[camera]
-        pos, quat_ros = sensor.get_world_pose(camera_axes="ros")  # ROS camera axes = OpenCV: x right, y down
-        T = np.eye(4)
-        T[:3, :3] = quat_wxyz_to_matrix(quat_ros)
-        T[:3, 3] = pos
+        if cam.mount == "wrist":
+            pos, quat = self.link7.get_world_pose()
+            T_cv = gl_camera_to_cv(pose_to_matrix(pos, quat) @ pose_to_matrix(cam.pos_m, cam.quat_wxyz))
+        else:
+            pos, quat_ros = sensor.get_world_pose(camera_axes="ros")  # ROS camera axes = OpenCV axes
+            T_cv = pose_to_matrix(pos, quat_ros)
         return CameraParams(
             name=camera,
             width=cam.width,
             height=cam.height,
             intrinsics_k=np.asarray(sensor.get_intrinsics_matrix(), dtype=np.float64),
-            T_cam_to_world_cv=T,
+            T_cam_to_world_cv=T_cv,
         )
 
     def render(self, camera: str, *, rgb: bool = True, depth: bool = False, segmentation: bool = False) -> CameraFrame:
@@ -357,12 +361,3 @@ class IsaacBackend:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
-
-
-def _focal_in_stage_units(usd_camera, cam) -> float:
-    """Focal length for `Camera.set_focal_length` (stage units = the USD lens value / 10) of a look's fovy."""
-    from dataengine.geometry import usd_lens_from_fovy
-
-    focal, h_aperture, _ = usd_lens_from_fovy(cam.fovy_deg, cam.width, cam.height)
-    usd_camera.GetHorizontalApertureAttr().Set(float(h_aperture))
-    return focal / 10.0
