@@ -62,14 +62,17 @@ class PandaIk:
             pos_err, rot_err = self._errors(T_target_to_base)
             if pos_err < POS_TOL_M and rot_err < ROT_TOL_RAD:
                 break
-            velocity = mink.solve_ik(
-                self.configuration,
-                [self.tool_task, self.posture_task],
-                STEP_DT_S,
-                solver="daqp",
-                damping=1e-4,
-                limits=self.limits,
-            )
+            try:
+                velocity = mink.solve_ik(
+                    self.configuration,
+                    [self.tool_task, self.posture_task],
+                    STEP_DT_S,
+                    solver="daqp",
+                    damping=1e-4,
+                    limits=self.limits,
+                )
+            except mink.exceptions.MinkError:  # infeasible QP (e.g. at a joint limit): report no convergence
+                break
             self.configuration.integrate_inplace(velocity, STEP_DT_S)
         pos_err, rot_err = self._errors(T_target_to_base)
         return IkResult(
