@@ -163,3 +163,13 @@ def test_no_render_writes_states_and_empty_frames(tmp_path):
     frames = load_npz(sample["frames.npz"])
     assert frames["front.offsets"].tolist() == [0]
     assert "pick_box_xyxy" not in load_npz(sample["arrays.npz"])
+
+
+def test_hugging_face_datasets_loads_episode_shards(demo_run):
+    datasets = pytest.importorskip("datasets")
+    files = [str(p) for p in list_shards(demo_run[0])]
+    ds = datasets.load_dataset("webdataset", data_files={"train": files}, split="train")
+    assert ds.num_rows == 4
+    row = ds[0]
+    assert row["episode.json"]["schema"] == "episode/v1"
+    assert len(row["arrays.npz"]["action_joints"]) == row["episode.json"]["num_steps"]
