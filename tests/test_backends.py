@@ -228,3 +228,40 @@ def test_isaac_remote_options_place_tasks_only_on_the_rtx_node(tmp_path):
     assert [r["i"] for r in results] == [0, 1, 2]
     assert {r["node"] for r in results} == {rtx_node.node_id}
     assert all(r["gpus"] == ["0"] for r in results)
+
+
+# --- the Isaac backend's own translation logic (pure Python: runs without Isaac Sim) -------------------------------
+
+
+def test_isaac_prim_paths_map_to_interface_names_and_segmentation_indexes():
+    pytest.importorskip("pxr")
+    from dataengine.sim.backends.isaac import PrimOwners, segmentation_from_instance_ids
+
+    owners = PrimOwners(["container", "obj_0", "obj_1"])
+    assert owners("/World/Objects/obj_1/part_00") == "obj_1"
+    assert owners("/World/Objects/obj_10/part_00") == "/World/Objects/obj_10/part_00"  # no prefix confusion
+    assert owners("/World/Robot/panda_leftfinger/collisions") == "fingers"
+    assert owners("/World/Robot/panda_link3/visuals/mesh_0") == "robot"
+    assert owners("/World/Table/leg2") == "table"
+    ids = np.array([[0, 3, 3], [7, 9, 12]], dtype=np.uint32)[..., None]  # (H, W, 1) as the annotator gives
+    labels = {
+        "0": "BACKGROUND",
+        "3": "/World/Objects/obj_0/part_00",
+        "7": "/World/Objects/container/part_04",
+        "9": "/World/Robot/panda_hand/visuals",
+        "12": "/World/Objects/obj_1/part_00",
+    }
+    seg = segmentation_from_instance_ids({"data": ids, "info": {"idToLabels": labels}}, owners)
+    assert seg.dtype == np.int16
+    assert seg.tolist() == [[-1, 1, 1], [0, -1, 2]]
+
+
+def test_isaac_contact_events_fold_into_touching_pairs():
+    from dataengine.sim.backends.isaac import pairs_touch, update_touching
+
+    touching: set = set()
+    update_touching(touching, [("obj_0", "table", False), ("fingers", "obj_0", False), ("obj_1", "table", False)])
+    assert pairs_touch(touching, "table", "obj_0") and pairs_touch(touching, "obj_0", "robot")
+    assert pairs_touch(touching, "obj_0", "fingers") and not pairs_touch(touching, "obj_0", "obj_1")
+    update_touching(touching, [("obj_0", "fingers", True)])
+    assert not pairs_touch(touching, "obj_0", "robot") and pairs_touch(touching, "obj_1", "table")

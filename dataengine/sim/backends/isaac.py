@@ -34,6 +34,64 @@ RENDER_UPDATES = 2  # app updates per render so annotators hold the current stat
 ROBOT_OWNER, FINGERS_OWNER, TABLE_OWNER = "robot", "fingers", "table"
 
 
+class PrimOwners:
+    """Names the interface uses for prims of an exported stage: object uids, 'fingers', 'robot', 'table'."""
+
+    def __init__(self, object_uids: list[str]) -> None:
+        from dataengine.sim.usd.stage import ROBOT, TABLE, object_path
+
+        self.object_index = {uid: i for i, uid in enumerate(object_uids)}
+        self._prefixes = {object_path(uid): uid for uid in object_uids}
+        self._robot, self._table = ROBOT, TABLE
+
+    def __call__(self, path: str) -> str:
+        for prefix, uid in self._prefixes.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return uid
+        if path.startswith(self._robot + "/"):
+            return FINGERS_OWNER if path.split("/")[3] in franka.FINGER_LINKS else ROBOT_OWNER
+        if path == self._robot:
+            return ROBOT_OWNER
+        if path == self._table or path.startswith(self._table + "/"):
+            return TABLE_OWNER
+        return path
+
+
+def segmentation_from_instance_ids(annotator: dict, owners: PrimOwners) -> np.ndarray:
+    """Isaac's instance_id_segmentation output ({"data": (H, W[, 1]) ids of leaf prims, "info": {"idToLabels":
+    {"id": prim path}}}) -> (H, W) int16 layout object index, -1 for robot, table, floor and background."""
+    ids = np.asarray(annotator["data"]).astype(np.int64)
+    if ids.ndim == 3:
+        ids = ids[..., 0]
+    lookup = np.full(int(ids.max(initial=0)) + 1, -1, dtype=np.int16)
+    for key, path in annotator["info"]["idToLabels"].items():
+        owner = owners(str(path))
+        if owner in owners.object_index and int(key) < lookup.size:
+            lookup[int(key)] = owners.object_index[owner]
+    return lookup[ids]
+
+
+def update_touching(touching: set[tuple[str, str]], events) -> None:
+    """Fold contact report events ((owner a, owner b, lost?) per pair) into the set of touching pairs."""
+    for a, b, lost in events:
+        pair = (a, b) if a <= b else (b, a)
+        if lost:
+            touching.discard(pair)
+        else:
+            touching.add(pair)
+
+
+def pairs_touch(touching: set[tuple[str, str]], name_a: str, name_b: str) -> bool:
+    """Whether two interface names touch ('robot' includes the fingers)."""
+
+    def matches(owner: str, name: str) -> bool:
+        return owner == name or (name == ROBOT_OWNER and owner == FINGERS_OWNER)
+
+    return any(
+        (matches(a, name_a) and matches(b, name_b)) or (matches(a, name_b) and matches(b, name_a)) for a, b in touching
+    )
+
+
 class IsaacBackend:
     """One Isaac Sim stage at a time; `load` replaces it. One instance per process (one SimulationApp)."""
 
@@ -118,8 +176,7 @@ class IsaacBackend:
         if missing:
             raise InputError(f"robot asset {self.robot_usd} lacks joints {missing}; it has {names}")
         self._dof = np.array([names.index(j) for j in wanted])
-        self._object_paths = {object_path(o.uid): o.uid for o in layout.objects}
-        self._seg_index = {o.uid: i for i, o in enumerate(layout.objects)}
+        self._owners = PrimOwners([o.uid for o in layout.objects])
         self.reset()
 
     def _apply_quality(self, quality: RenderQuality) -> None:
@@ -206,32 +263,23 @@ class IsaacBackend:
             self._collect_contacts()
 
     def _collect_contacts(self) -> None:
-        """Track touching pairs from PhysX contact reports (found / persist add, lost removes)."""
+        """Track touching pairs from PhysX contact reports (found / persist add a pair, lost removes it)."""
         from omni.physx import get_physx_simulation_interface
         from omni.physx.bindings._physx import ContactEventType
         from pxr import PhysicsSchemaTools
 
         headers, _ = get_physx_simulation_interface().get_contact_report()
-        for header in headers:
-            a = self._owner_of(str(PhysicsSchemaTools.intToSdfPath(header.actor0)))
-            b = self._owner_of(str(PhysicsSchemaTools.intToSdfPath(header.actor1)))
-            pair = (a, b) if a <= b else (b, a)
-            if header.type == ContactEventType.CONTACT_LOST:
-                self._touching.discard(pair)
-            else:
-                self._touching.add(pair)
-
-    def _owner_of(self, path: str) -> str:
-        for prefix, uid in self._object_paths.items():
-            if path == prefix or path.startswith(prefix + "/"):
-                return uid
-        if any(f"/{link}" in path for link in franka.FINGER_LINKS):
-            return FINGERS_OWNER
-        if path.startswith("/World/Robot"):
-            return ROBOT_OWNER
-        if path.startswith("/World/Table"):
-            return TABLE_OWNER
-        return path
+        update_touching(
+            self._touching,
+            (
+                (
+                    self._owners(str(PhysicsSchemaTools.intToSdfPath(h.actor0))),
+                    self._owners(str(PhysicsSchemaTools.intToSdfPath(h.actor1))),
+                    h.type == ContactEventType.CONTACT_LOST,
+                )
+                for h in headers
+            ),
+        )
 
     # --- readings ---------------------------------------------------------------------------------------------
 
@@ -257,13 +305,7 @@ class IsaacBackend:
         return np.asarray(prim.get_linear_velocity(), float), np.asarray(prim.get_angular_velocity(), float)
 
     def contacts_between(self, uid_a: str, uid_b: str) -> bool:
-        def matches(owner: str, name: str) -> bool:
-            return owner == name or (name == ROBOT_OWNER and owner == FINGERS_OWNER)
-
-        return any(
-            (matches(a, uid_a) and matches(b, uid_b)) or (matches(a, uid_b) and matches(b, uid_a))
-            for a, b in self._touching
-        )
+        return pairs_touch(self._touching, uid_a, uid_b)
 
     def solve_ik(self, tool_pos_m: np.ndarray, tool_quat_wxyz: np.ndarray, seed_arm_qpos_rad: np.ndarray) -> IkResult:
         from dataengine.sim.ik import PandaIk, world_to_base
@@ -330,20 +372,9 @@ class IsaacBackend:
             depth_m = np.asarray(sensor.get_depth(), dtype=np.float32)
             frame.depth_m = np.where(np.isfinite(depth_m), depth_m, far)
         if segmentation:
-            frame.segmentation = self._segmentation(sensor.get_current_frame()["instance_id_segmentation"])
+            annotator = sensor.get_current_frame()["instance_id_segmentation"]
+            frame.segmentation = segmentation_from_instance_ids(annotator, self._owners)
         return frame
-
-    def _segmentation(self, annotator: dict) -> np.ndarray:
-        """instance_id_segmentation (ids of leaf prims + id -> prim path) -> layout object index, -1 elsewhere."""
-        ids = np.asarray(annotator["data"]).astype(np.int64)
-        if ids.ndim == 3:
-            ids = ids[..., 0]
-        lookup = np.full(int(ids.max()) + 1 if ids.size else 1, -1, dtype=np.int16)
-        for key, path in annotator["info"]["idToLabels"].items():
-            owner = self._owner_of(str(path))
-            if owner in self._seg_index and int(key) < lookup.size:
-                lookup[int(key)] = self._seg_index[owner]
-        return lookup[ids]
 
     def gl_info(self) -> str:
         return f"Isaac Sim {self.version} RTX (RayTracedLighting)"

@@ -45,6 +45,8 @@ LOOKS = "/World/Looks"
 PHYSICS_MATERIALS = "/World/PhysicsMaterials"
 OBJECTS = "/World/Objects"
 ROBOT = "/World/Robot"
+TABLE = "/World/Table"
+FLOOR = "/World/Floor"
 LIGHTS = "/World/Lights"
 CAMERAS = "/World/Cameras"
 RENDER = "/Render"
@@ -101,18 +103,18 @@ def _table(stage: Usd.Stage, layout: Layout) -> None:
         "legs": preview_material(stage, f"{LOOKS}/table_legs", (0.3, 0.3, 0.32, 1.0)),
     }
     ground = physics_material(stage, f"{PHYSICS_MATERIALS}/table", friction=1.0)
-    UsdGeom.Xform.Define(stage, f"{WORLD}/Floor")
-    floor = define_box(stage, f"{WORLD}/Floor/slab", (0.0, 0.0, floor_z - 0.01), (4.0, 4.0, 0.01), layout.floor_rgba)
+    UsdGeom.Xform.Define(stage, FLOOR)
+    floor = define_box(stage, f"{FLOOR}/slab", (0.0, 0.0, floor_z - 0.01), (4.0, 4.0, 0.01), layout.floor_rgba)
     bind(floor.GetPrim(), looks["floor"])
-    root = UsdGeom.Xform.Define(stage, f"{WORLD}/Table").GetPrim()
+    root = UsdGeom.Xform.Define(stage, TABLE).GetPrim()
     top_box = define_box(
-        stage, f"{WORLD}/Table/top", (cx, cy, top - table.thickness_m / 2), (hx, hy, table.thickness_m / 2), table.rgba
+        stage, f"{TABLE}/top", (cx, cy, top - table.thickness_m / 2), (hx, hy, table.thickness_m / 2), table.rgba
     )
     bind(top_box.GetPrim(), looks["table"])
     leg_half_h = (TABLE_HEIGHT_M - table.thickness_m) / 2
     for i, (sx, sy) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
         center = (cx + sx * (hx - 0.05), cy + sy * (hy - 0.05), floor_z + leg_half_h)
-        leg = define_box(stage, f"{WORLD}/Table/leg{i}", center, (LEG_HALF_XY_M, LEG_HALF_XY_M, leg_half_h))
+        leg = define_box(stage, f"{TABLE}/leg{i}", center, (LEG_HALF_XY_M, LEG_HALF_XY_M, leg_half_h))
         bind(leg.GetPrim(), looks["legs"])
     for prim in (root, floor.GetPrim()):
         bind(prim, ground, PHYSICS_PURPOSE)
