@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import typer
@@ -11,10 +10,17 @@ import typer
 from dataengine.runtime.logs import console
 
 
-def _command_line() -> str:
-    """The command as typed, minus --resume (a resumed build records the command that started it)."""
-    args = [a for a in sys.argv[1:] if a != "--resume"]
-    return shlex.join(["dataengine", *args])
+def _command_line(recipe: Path, out: Path, ray_address: str | None, workers: int | None, cache: Path | None) -> str:
+    """The command as given, in canonical form and without --resume/--dry-run: what the dataset card records (a
+    resumed build keeps the command that started it)."""
+    args = ["dataengine", "build", str(recipe), "--out", str(out)]
+    if ray_address:
+        args += ["--ray-address", ray_address]
+    if workers is not None:
+        args += ["--workers", str(workers)]
+    if cache is not None:
+        args += ["--cache", str(cache)]
+    return shlex.join(args)
 
 
 def build(
@@ -41,7 +47,7 @@ def build(
         resume=resume,
         dry_run=dry_run,
         cache_dir=cache,
-        command=_command_line(),
+        command=_command_line(recipe, out, ray_address, workers, cache),
     )
     if dry_run:
         _print_plan(result)

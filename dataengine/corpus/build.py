@@ -200,15 +200,19 @@ def _scan_and_plan(ctx: BuildContext, sets: list[RecordSet], where: Path) -> Pla
     plan_fp = _digest({"scan": fingerprint, "recipe": ctx.loaded.sha256})
     done = plan_dir / "done.json"
     if done.exists() and json.loads(done.read_text(encoding="utf-8"))["fingerprint"] == plan_fp:
-        return PlanSummary(**json.loads((plan_dir / "summary.json").read_text(encoding="utf-8")))
+        return _load_summary(plan_dir)
     shutil.rmtree(plan_dir, ignore_errors=True)
     plan_dir.mkdir(parents=True)
     names = [s.name for s in sets]
     shard_paths = [shard for s in sets for shard in s.shards]
     atomic_write_text(plan_dir / SETS_FILE, json.dumps({"names": names, "shards": shard_paths}))
-    summary = make_plan(recipe, sets, [scan_dir / f"{t.task_id}.parquet" for t in tasks], plan_dir)
+    make_plan(recipe, sets, [scan_dir / f"{t.task_id}.parquet" for t in tasks], plan_dir)
     atomic_write_text(done, json.dumps({"fingerprint": plan_fp}))
-    return summary
+    return _load_summary(plan_dir)  # the same object whether the plan was just made or made before a crash
+
+
+def _load_summary(plan_dir: Path) -> PlanSummary:
+    return PlanSummary(**json.loads((plan_dir / "summary.json").read_text(encoding="utf-8")))
 
 
 def _write(ctx: BuildContext, summary: PlanSummary) -> list[dict]:

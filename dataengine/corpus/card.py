@@ -122,11 +122,11 @@ def render_card(recipe, recipe_file: str, recipe_sha256: str, stats: dict, comma
             c["removed_duplicate_item"],
             c["available_items"] - c["selected_items"],
         ]
-        for src, c in sel.items()
+        for src, c in ((s.name, sel[s.name]) for s in recipe.sources)
     ]
     hold_rows = [
         [h, v["images"], v["coco_image_ids"], v["items_by_image_sha1"], v["items_by_coco_image_id"]]
-        for h, v in stats["holdouts"].items()
+        for h, v in ((h.name, stats["holdouts"][h.name]) for h in recipe.holdouts)
     ]
     export = recipe.export
     target = f"target {recipe.target_pairs:,} pairs" if recipe.target_pairs else "every admitted pair"

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dataengine import __version__
-from dataengine.corpus.recipe import InputSpec, LoadedRecipe
+from dataengine.corpus.recipe import InputSpec, LoadedRecipe, defining_file, loc_text
 from dataengine.errors import RecipeError
 from dataengine.images import IMAGE_EXTS
 from dataengine.runtime.jobs import atomic_write_text
@@ -52,56 +52,56 @@ def fixture_registry() -> dict:
 
 
 def check_inputs(loaded: LoadedRecipe) -> None:
-    """Fail before any work when a converter, fixture or path the recipe names does not exist."""
-    recipe, file = loaded.recipe, loaded.path
-    problems: list[str] = []
-    specs = [(f"sources[{i}].from", s.from_) for i, s in enumerate(recipe.sources)]
-    specs += [(f"holdouts[{i}].from", h.from_) for i, h in enumerate(recipe.holdouts) if h.from_ is not None]
+    """Fail before any work when a converter, fixture or path the recipe names does not exist; each problem
+    names the recipe file that sets the key (a base file for `extends:`) and the key path."""
+    recipe = loaded.recipe
+    problems: list[tuple[tuple, str]] = []
+    specs = [(("sources", i, "from"), s.from_) for i, s in enumerate(recipe.sources)]
+    specs += [(("holdouts", i, "from"), h.from_) for i, h in enumerate(recipe.holdouts) if h.from_ is not None]
     for loc, spec in specs:
         problems += _check_spec(loc, spec)
     for i, h in enumerate(recipe.holdouts):
         for name in ("coco_image_ids", "image_sha1s"):
             value = getattr(h, name)
             if isinstance(value, str) and not Path(value).is_file():
-                problems.append(f"holdouts[{i}].{name}: file {value} does not exist")
+                problems.append((("holdouts", i, name), f"file {value} does not exist"))
     problems += _check_export(loaded)
     if problems:
-        raise RecipeError(
-            "recipe names inputs that cannot be used:\n  " + "\n  ".join(f"{file}: {p}" for p in problems)
-        )
+        lines = [f"{defining_file(loc, loaded.files)}: {loc_text(loc)}: {msg}" for loc, msg in problems]
+        raise RecipeError("recipe names inputs that cannot be used:\n  " + "\n  ".join(lines))
 
 
-def _check_spec(loc: str, spec: InputSpec) -> list[str]:
+def _check_spec(loc: tuple, spec: InputSpec) -> list[tuple[tuple, str]]:
     problems = []
     if spec.converter is not None:
         try:
             names = sorted(converter_registry())
         except ImportError as exc:
-            return [f"{loc}.converter: converters are not available ({exc})"]
+            return [((*loc, "converter"), f"converters are not available ({exc})")]
         if spec.converter not in names:
-            problems.append(f"{loc}.converter: unknown converter {spec.converter!r}; valid: {names}")
+            problems.append(((*loc, "converter"), f"unknown converter {spec.converter!r}; valid: {names}"))
     if spec.kind == "converter":
         if not Path(spec.input).exists():
-            problems.append(f"{loc}.input: {spec.input} does not exist")
+            problems.append(((*loc, "input"), f"{spec.input} does not exist"))
         if spec.images is not None and not Path(spec.images).is_dir():
-            problems.append(f"{loc}.images: {spec.images} is not a folder")
+            problems.append(((*loc, "images"), f"{spec.images} is not a folder"))
     elif spec.kind == "shards":
         path = Path(spec.shards)
         if not path.exists():
-            problems.append(f"{loc}.shards: {path} does not exist")
+            problems.append(((*loc, "shards"), f"{path} does not exist"))
         elif not list_shards(path):
-            problems.append(f"{loc}.shards: no .tar shards under {path}")
+            problems.append(((*loc, "shards"), f"no .tar shards under {path}"))
     else:
         try:
             names = sorted(fixture_registry())
         except ImportError as exc:
-            return [f"{loc}.fixture: fixture builders are not available ({exc})"]
+            return [((*loc, "fixture"), f"fixture builders are not available ({exc})")]
         if spec.fixture not in names:
-            problems.append(f"{loc}.fixture: unknown fixture {spec.fixture!r}; valid: {names}")
+            problems.append(((*loc, "fixture"), f"unknown fixture {spec.fixture!r}; valid: {names}"))
     return problems
 
 
-def _check_export(loaded: LoadedRecipe) -> list[str]:
+def _check_export(loaded: LoadedRecipe) -> list[tuple[tuple, str]]:
     from dataengine.errors import InputError
     from dataengine.formats.registry import get_style
     from dataengine.formats.templates import load_templates
@@ -111,12 +111,12 @@ def _check_export(loaded: LoadedRecipe) -> list[str]:
     try:
         get_style(export.answer_style, **export.style_options)
     except (InputError, TypeError, ValueError) as exc:
-        problems.append(f"export.answer_style: {exc}")
+        problems.append((("export", "answer_style"), str(exc)))
     if export.templates is not None:
         try:
             load_templates(export.templates)
         except InputError as exc:
-            problems.append(f"export.templates: {exc}")
+            problems.append((("export", "templates"), str(exc)))
     return problems
 
 

@@ -197,12 +197,12 @@ def load_recipe(path: str | Path, env: typing.Mapping[str, str] | None = None) -
     variables = raw.get("vars") or {}
     if not isinstance(variables, dict):
         raise RecipeError(f"{path}: vars: must be a mapping of NAME: value")
-    expanded = _expand(raw, (), {**{k: str(v) for k, v in variables.items()}, **env}, raw, files)
+    expanded = _expand(raw, (), {**{k: str(v) for k, v in variables.items()}, **env}, files)
     _resolve_paths(expanded, path.parent)
     try:
         recipe = Recipe.model_validate(expanded)
     except ValidationError as exc:
-        raise RecipeError(_format_errors(exc, raw, files)) from None
+        raise RecipeError(_format_errors(exc, files)) from None
     return LoadedRecipe(recipe=recipe, path=path, files=files)
 
 
@@ -242,15 +242,14 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _expand(value: Any, loc: tuple, variables: typing.Mapping[str, str], raw: dict, files: list[Path]) -> Any:
+def _expand(value: Any, loc: tuple, variables: typing.Mapping[str, str], files: list[Path]) -> Any:
     """Replace `${NAME}` / `${NAME:-default}` in every string (not under `vars:` itself)."""
     if isinstance(value, dict):
         return {
-            k: (v if loc == () and k == "vars" else _expand(v, (*loc, k), variables, raw, files))
-            for k, v in value.items()
+            k: (v if loc == () and k == "vars" else _expand(v, (*loc, k), variables, files)) for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_expand(v, (*loc, i), variables, raw, files) for i, v in enumerate(value)]
+        return [_expand(v, (*loc, i), variables, files) for i, v in enumerate(value)]
     if not isinstance(value, str):
         return value
 
@@ -261,7 +260,7 @@ def _expand(value: Any, loc: tuple, variables: typing.Mapping[str, str], raw: di
         if default is not None:
             return default
         raise RecipeError(
-            f"{_defining_file(raw, loc, files)}: {_loc_text(loc)}: variable ${{{name}}} is not set; "
+            f"{defining_file(loc, files)}: {loc_text(loc)}: variable ${{{name}}} is not set; "
             f"export {name}=... or set it under vars: in the recipe"
         )
 
@@ -286,14 +285,14 @@ def _resolve_paths(data: dict, base_dir: Path) -> None:
     fix(data.get("export"), ("templates",))
 
 
-def _loc_text(loc: tuple) -> str:
+def loc_text(loc: tuple) -> str:
     text = ""
     for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "(top level)"
 
 
-def _defining_file(raw: dict, loc: tuple, files: list[Path]) -> Path:
+def defining_file(loc: tuple, files: list[Path]) -> Path:
     """The file of an extends chain that sets the key at `loc` (the child when it sets it, else a base)."""
     if len(files) == 1:
         return files[0]
@@ -314,11 +313,11 @@ def _defining_file(raw: dict, loc: tuple, files: list[Path]) -> Path:
     return files[0]
 
 
-def _format_errors(exc: ValidationError, raw: dict, files: list[Path]) -> str:
+def _format_errors(exc: ValidationError, files: list[Path]) -> str:
     lines = []
     for error in exc.errors():
         loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "list["))))
-        file = _defining_file(raw, loc, files)
+        file = defining_file(loc, files)
         if error["type"] == "extra_forbidden":
             valid = _valid_keys(loc[:-1])
             msg = f"unknown key {loc[-1]!r}; valid keys here: {valid}"
@@ -326,7 +325,7 @@ def _format_errors(exc: ValidationError, raw: dict, files: list[Path]) -> str:
             msg = error["msg"].removeprefix("Value error, ")
             if error["type"] == "missing":
                 msg = "required key is missing"
-        lines.append(f"{file}: {_loc_text(loc)}: {msg}")
+        lines.append(f"{file}: {loc_text(loc)}: {msg}")
     return "invalid recipe:\n  " + "\n  ".join(lines)
 
 
