@@ -47,7 +47,7 @@ def test_one_and_two_ray_workers_match_inline(refer, tmp_path, small_partitions)
     import ray
 
     _convert(refer, tmp_path / "inline", workers=0)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
         _convert(refer, tmp_path / "w1", workers=1)
         _convert(refer, tmp_path / "w2", workers=2)

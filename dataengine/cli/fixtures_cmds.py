@@ -25,7 +25,9 @@ def fixtures(
         console.print(f"  images: {info.images_dir}")
     for note in info.notes:
         console.print(f"  {note}")
-    console.print(f"convert it: {info.convert_command(str(out / 'converted'))}", markup=False, highlight=False)
+    console.print(
+        f"convert it: {info.convert_command(str(out / 'converted'))}", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,6 @@ Refs pickles are loaded with the restricted unpickler; COCO xywh boxes become xy
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
@@ -20,6 +19,7 @@ from dataengine.converters.common import (
     ImageProblem,
     UnsafePathError,
     image_info,
+    load_json_file,
     make_key,
     read_image_file,
     safe_relpath,
@@ -320,11 +320,7 @@ class RefCocoGConverter(RefCocoConverter):
 
 
 def _load_instances(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            data = json.load(fh)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable COCO instances JSON ({exc})") from exc
+    data = load_json_file(path)
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("images"), list)

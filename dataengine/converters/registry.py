@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataengine.converters.base import Converter
 from dataengine.converters.refcoco import RefCocoConverter, RefCocoGConverter, RefCocoPlusConverter
+from dataengine.converters.roborefit import RoboRefItConverter
 from dataengine.errors import InputError
 
 CONVERTERS: dict[str, type[Converter]] = {
     "refcoco": RefCocoConverter,
     "refcoco+": RefCocoPlusConverter,
     "refcocog": RefCocoGConverter,
+    "roborefit": RoboRefItConverter,
 }
 
 

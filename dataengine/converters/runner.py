@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dataengine.converters.base import ConvertOptions, Reject, TaskStats
+from dataengine.converters.common import gc_paused
 from dataengine.converters.registry import get_converter
 from dataengine.converters.report import REPORT_NAME, build_report, merge_quarantine
 from dataengine.errors import InputError
@@ -65,7 +66,8 @@ def run_conversion(
     )
     converter = converter_cls(options)
     converter.check()
-    partitions = converter.plan()
+    with gc_paused():
+        partitions = converter.plan()
     if not partitions:
         raise InputError(f"{source}: nothing to convert in {options.input_path} with the given options")
     width = max(5, len(str(len(partitions) - 1)))
@@ -112,7 +114,7 @@ def convert_partition(task: Task, out_dir: Path) -> dict[str, Any]:
         )
 
     writer = GroundingShardWriter(out_dir, task.task_id, max_samples=SHARD_MAX_SAMPLES, max_bytes=SHARD_MAX_BYTES)
-    with writer:
+    with writer, gc_paused():
         for output in converter.read(payload["partition"], stats):
             if isinstance(output, Reject):
                 reject(output.source_id, output.reason, output.detail, output.scope)

@@ -12,7 +12,7 @@ import _compat_pickle
 import io
 import pickle
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from dataengine.errors import InputError, UnsafePickleError
 
@@ -68,14 +68,19 @@ def safe_load(path: str | Path, encoding: str = "utf-8") -> Any:
     """Unpickle plain data from a file (see `safe_loads`)."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as fh:  # a real file: the C unpickler reads it faster than a BytesIO
+            try:
+                return _load(fh, str(path), encoding)
+            except UnicodeDecodeError:
+                fh.seek(0)
+                return _load(fh, str(path), "latin1")
     except OSError as exc:
         raise InputError(f"cannot read pickle {path}: {exc}") from exc
-    return safe_loads(data, str(path), encoding)
 
 
-def _load(data: bytes, source: str, encoding: str) -> Any:
-    unpickler = RestrictedUnpickler(io.BytesIO(data), encoding=encoding)
+def _load(data: bytes | BinaryIO, source: str, encoding: str) -> Any:
+    stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+    unpickler = RestrictedUnpickler(stream, encoding=encoding)
     unpickler.source = source
     try:
         return unpickler.load()

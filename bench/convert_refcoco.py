@@ -1,0 +1,139 @@
+"""Benchmark: RefCOCO conversion speed against a plain tar copy of the same image bytes, in the same run.
+
+    python bench/convert_refcoco.py --n 20000 --work /tmp/bench_refcoco [--repeat 2]
+
+Builds (or reuses) a synthetic RefCOCO-layout dataset of N COCO-sized JPEGs (`dataengine fixtures
+refcoco-synthetic`), warms the page cache and a local Ray (2 CPUs), then times
+  (a) a plain tar copy of every image file (read, append to one USTAR tar; the baseline),
+  (b) `run_conversion("refcoco", ..., workers=1)` on Ray,
+  (c) the same with workers=2,
+each `--repeat` times, keeping the best (other jobs on the machine only slow a run down). Targets: speed(b) >=
+0.5 x speed(a); speed(c) >= 1.6 x speed(b). Prints the figures, the load average around each run and a JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import tarfile
+import time
+from pathlib import Path
+
+
+def generate(work: Path, n: int, seed: int):
+    from dataengine.fixtures.base import FixtureInfo
+    from dataengine.fixtures.synthetic_refcoco import build_synthetic_refer
+
+    marker = work / "dataset.json"
+    if marker.exists() and json.loads(marker.read_text()) == {"n": n, "seed": seed}:
+        return FixtureInfo("refcoco", work / "data" / "refer", work / "data" / "coco" / "train2014")
+    shutil.rmtree(work / "data", ignore_errors=True)
+    started = time.perf_counter()
+    info = build_synthetic_refer(work / "data", n=n, seed=seed)
+    print(f"generated {n} images in {time.perf_counter() - started:.1f}s")
+    marker.write_text(json.dumps({"n": n, "seed": seed}))
+    return info
+
+
+def image_files(images_dir: Path) -> list[Path]:
+    return sorted(p for p in images_dir.iterdir() if p.suffix == ".jpg")
+
+
+def tar_copy(files: list[Path], out: Path) -> float:
+    """The baseline: read every image and append it to one tar (fixed mtime), as plainly as possible."""
+    started = time.perf_counter()
+    with open(out, "wb") as fh, tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        for path in files:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+    return time.perf_counter() - started
+
+
+def convert(info, out: Path, workers: int) -> tuple[float, dict]:
+    from dataengine.converters import run_conversion
+
+    started = time.perf_counter()
+    report = run_conversion(
+        "refcoco", info.input_path, out, images_dir=info.images_dir, workers=workers, show_progress=False
+    )
+    return time.perf_counter() - started, report
+
+
+def load() -> str:
+    return "/".join(f"{v:.1f}" for v in os.getloadavg())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=20_000, help="images in the synthetic dataset")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/bench_refcoco"), help="scratch folder")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the best is kept")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    info = generate(args.work, args.n, args.seed)
+    files = image_files(info.images_dir)
+    total_bytes = sum(p.stat().st_size for p in files)
+    print(f"{len(files)} images, {total_bytes / 1e9:.2f} GB, {total_bytes / len(files) / 1e3:.0f} KB average")
+    for path in files:  # warm the page cache so every measurement reads from memory
+        path.read_bytes()
+
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        warm = args.work / "warmup"
+        shutil.rmtree(warm, ignore_errors=True)
+        from dataengine.converters import run_conversion
+
+        run_conversion(
+            "refcoco", info.input_path, warm, images_dir=info.images_dir, limit=600, workers=2, show_progress=False
+        )  # starts both workers and imports the engine in them
+        shutil.rmtree(warm)
+        times: dict[str, list[float]] = {"tar_copy": [], "workers_1": [], "workers_2": []}
+        reports = {}
+        for round_ in range(args.repeat):
+            for name in times:
+                before = load()
+                if name == "tar_copy":
+                    target = args.work / "baseline.tar"
+                    seconds = tar_copy(files, target)
+                    target.unlink()
+                else:
+                    out = args.work / f"out_{name}"
+                    shutil.rmtree(out, ignore_errors=True)
+                    seconds, reports[name] = convert(info, out, workers=int(name[-1]))
+                    shutil.rmtree(out)
+                times[name].append(seconds)
+                print(
+                    f"round {round_ + 1} {name:10s} {seconds:7.2f}s  {len(files) / seconds:7.0f} images/s  "
+                    f"load before {before}, after {load()}"
+                )
+    finally:
+        ray.shutdown()
+    best = {name: min(values) for name, values in times.items()}
+    speed = {name: len(files) / seconds for name, seconds in best.items()}
+    result = {
+        "images": len(files),
+        "gigabytes": round(total_bytes / 1e9, 3),
+        "pairs": reports["workers_1"]["pairs"],
+        "seconds": {k: round(v, 2) for k, v in best.items()},
+        "images_per_second": {k: round(v, 1) for k, v in speed.items()},
+        "ratio_1_worker_vs_tar_copy": round(speed["workers_1"] / speed["tar_copy"], 3),
+        "ratio_2_workers_vs_1_worker": round(speed["workers_2"] / speed["workers_1"], 3),
+        "cpus": os.cpu_count(),
+    }
+    print(
+        f"1 worker: {result['ratio_1_worker_vs_tar_copy']:.2f}x the tar copy (target >= 0.5); "
+        f"2 workers: {result['ratio_2_workers_vs_1_worker']:.2f}x 1 worker (target >= 1.6)"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
