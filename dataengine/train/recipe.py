@@ -131,6 +131,7 @@ class TrainRecipe(_Strict):
     name: str = "train"
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
+    cpu_threads: int | None = Field(default=None, ge=1, description="torch intra-op threads on CPU (None: torch's)")
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     stage1: StageConfig = Field(default_factory=lambda: StageConfig(steps=100, grounding_batch=16))
@@ -144,7 +145,7 @@ class TrainRecipe(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of what determines the run (steps, device and paths excluded, so a run can be extended/moved)."""
-        data = self.model_dump(mode="json", exclude={"recipe_dir", "device"})
+        data = self.model_dump(mode="json", exclude={"recipe_dir", "device", "cpu_threads"})
         for stage in ("stage1", "stage2"):
             data[stage].pop("steps")
         for key in ("grounding", "episodes", "eval_grounding"):

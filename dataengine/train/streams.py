@@ -83,6 +83,7 @@ class ShardStream(IterableDataset):
         self.epochs, self.split = epochs, split
         self.rank, self.world_size = rank, world_size
         self.resume_at: dict[int, tuple[int, int]] = {}  # slot -> (epoch, units already consumed in that epoch)
+        self.worker_rotation = 0  # data-loader worker k serves slot worker (k + rotation) % workers
 
     # --- identity --------------------------------------------------------------------------------------------
     def fingerprint(self) -> str:
@@ -162,6 +163,7 @@ class ShardStream(IterableDataset):
     def __iter__(self) -> Iterator[dict]:
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        worker = (worker + self.worker_rotation) % workers
         rank, n_slots = self.slot_layout(workers)
         slot = rank * workers + worker
         if sum(len(e) for e in self.entries) < n_slots:
@@ -235,11 +237,13 @@ class StreamLoader:
         self.stream, self.batch_size, self.collate_fn = stream, batch_size, collate_fn
         self.num_workers, self.prefetch = num_workers, prefetch
         self.position = StreamPosition()
+        self.next_worker = 0  # the worker whose batch comes next (the DataLoader serves workers round-robin)
 
     def __iter__(self) -> Iterator[dict]:
         from torch.utils.data import DataLoader
 
         self.stream.resume_at = {s: (st["epoch"], st["pos"]) for s, st in self.position.slots.items()}
+        self.stream.worker_rotation = self.next_worker
         loader = DataLoader(
             self.stream,
             batch_size=self.batch_size,
@@ -248,8 +252,10 @@ class StreamLoader:
             prefetch_factor=self.prefetch if self.num_workers else None,
             persistent_workers=False,
         )
+        workers = max(1, self.num_workers)
         for batch in loader:
             self.position.update(batch["meta"])
+            self.next_worker = (int(batch["meta"]["__slot__"][-1]) % workers + 1) % workers
             yield batch
 
     def state_dict(self) -> dict:
@@ -261,6 +267,7 @@ class StreamLoader:
             "rank": rank,
             "slots": n_slots,
             "num_workers": self.num_workers,
+            "next_worker": self.next_worker,
             "positions": {
                 str(slot): {"epoch": st["epoch"], "pos": st["pos"], "consumed_per_shard": dict(st["per_shard"])}
                 for slot, st in sorted(self.position.slots.items())
@@ -278,6 +285,7 @@ class StreamLoader:
                     "(same shards, seed, ranks and data-loader workers are needed for an exact resume)"
                 )
         self.position = StreamPosition()
+        self.next_worker = int(state.get("next_worker", 0))
         for slot_text, saved in state["positions"].items():
             slot = int(slot_text)
             counts = self.stream.consumed_per_shard(saved["epoch"], slot, n_slots, saved["pos"])

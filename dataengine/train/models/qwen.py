@@ -80,7 +80,7 @@ class QwenChatEncoder:
         self, images: list[np.ndarray], prompts: list[str], answers: list[str | None], *, for_generation: bool = False
     ) -> dict:
         vision = self.image_processor(
-            images=images, min_pixels=self.min_pixels, max_pixels=self.max_pixels, return_tensors="pt"
+            images=images, size={"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}, return_tensors="pt"
         )
         grid = vision["image_grid_thw"]
         rows = []

@@ -1,0 +1,183 @@
+"""The two-stage loop on shards made by the engine (grounding shards from the shard writer, episodes from the
+MuJoCo generator): losses go down, resume after a crash equals an uninterrupted run, the tiny random Qwen2.5-VL
+trains a step offline through the same collator, evaluations, the CLI's two invocations and missing-input help."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+import yaml
+
+torch = pytest.importorskip("torch")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from dataengine.cli.app import app  # noqa: E402
+from dataengine.formats import SPATIAL_PROMPT_PAPER, get_style  # noqa: E402
+from dataengine.train import Trainer, TrainRecipe, train  # noqa: E402
+from dataengine.train.data import build_data  # noqa: E402
+from dataengine.train.models.tiny_vlm import ByteChatEncoder  # noqa: E402
+from tests.fixtures.train_data import SIM_DEMO_RECIPE, make_episode_shards, make_grounding_shards, tiny_recipe  # noqa: E402
+
+TINY_QWEN = {
+    "backbone": "qwen2.5-vl",
+    "qwen": {
+        "random_config": {
+            "text_config": {
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_hidden_layers": 2,
+                "num_attention_heads": 2,
+                "num_key_value_heads": 1,
+                "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+            },
+            "vision_config": {
+                "depth": 1,
+                "hidden_size": 32,
+                "intermediate_size": 64,
+                "num_heads": 2,
+                "out_hidden_size": 32,
+                "fullatt_block_indexes": [0],
+            },
+        },
+        "dtype": "float32",
+        "gradient_checkpointing": False,
+        "min_pixels": 3136,
+        "max_pixels": 12544,
+    },
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def restore_threads():
+    """The tiny recipe sets cpu_threads=1 (torch-global): give other areas' tests their thread count back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train_data")
+    make_grounding_shards(root / "corpus", samples=40, per_shard=5)
+    make_episode_shards(root / "sim", episodes=2, size=64)
+    return root
+
+
+def recipe_of(**overrides) -> TrainRecipe:
+    return TrainRecipe.model_validate(tiny_recipe(**overrides))
+
+
+def read_csv(path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_both_stages_train_and_the_loss_goes_down(data_root, tmp_path):
+    result = train(recipe_of(), tmp_path / "run", data_root=data_root)
+    for stage in ("stage1", "stage2"):
+        losses = result.losses[stage]
+        assert len(losses) == 12 and all(math.isfinite(v) for v in losses)
+        assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3, (stage, losses)
+    assert result.step == 24 and result.checkpoint.name == "step-00000024"
+    rows = read_csv(tmp_path / "run" / "logs" / "train.csv")
+    assert [int(r["step"]) for r in rows] == list(range(2, 25, 2))
+    assert all(r["loss_action"] for r in rows if r["stage"] == "2")
+    diag = read_csv(tmp_path / "run" / "logs" / "gradient_conflict.csv")
+    assert [int(r["step"]) for r in diag] == list(range(14, 25, 2))
+    assert all(-1 <= float(r["grad_cos"]) <= 1 and 0 <= float(r["subspace_sim"]) <= 1 for r in diag)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["grounding_samples"] > 0 and 0 <= metrics["grounding_accuracy"] <= 1
+    stats = json.loads((data_root / "sim" / "norm_stats.json").read_text())
+    assert stats["episodes"] == 2 and set(stats["arrays"]) >= {"action_delta_joints", "state_joints"}
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def test_resume_after_a_crash_equals_an_uninterrupted_run(data_root, tmp_path, monkeypatch):
+    overrides = {"stage1.steps": 4, "stage2.steps": 4, "checkpoint_every": 2}
+    straight = Trainer(recipe_of(**overrides), tmp_path / "a", data_root)
+    full = straight.run()
+    crashing = Trainer(recipe_of(**overrides), tmp_path / "b", data_root)
+    calls = {"n": 0}
+    original = crashing.policy.action_loss
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # stage 2, step 3: after the checkpoint at global step 6
+            raise Crash("simulated crash")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(crashing.policy, "action_loss", flaky)
+    with pytest.raises(Crash):
+        crashing.run()
+    resumed = Trainer(recipe_of(**overrides), tmp_path / "b", data_root).run()
+    assert resumed.resumed_from == 6
+    assert resumed.losses["stage2"] == full.losses["stage2"][2:]
+    a, b = straight.policy.state_dict(), torch.load(resumed.checkpoint / "model.pt", weights_only=True)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert [int(r["step"]) for r in read_csv(tmp_path / "b" / "logs" / "train.csv")] == [2, 4, 6, 8]
+
+
+def test_tiny_random_qwen25vl_trains_a_step_offline(data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    recipe = TrainRecipe.model_validate(
+        tiny_recipe(
+            **{"model.backbone": "qwen2.5-vl", "model.qwen": TINY_QWEN["qwen"], "stage1.steps": 1, "stage2.steps": 1}
+        )
+    )
+    result = train(recipe, tmp_path / "qwen", data_root=data_root, evaluate=False)
+    assert math.isfinite(result.losses["stage1"][0]) and math.isfinite(result.losses["stage2"][0])
+    assert (result.checkpoint / "model.pt").exists()
+
+
+def test_samples_use_the_formats_and_the_spatial_prompt(data_root, tmp_path):
+    recipe = recipe_of(**{"data.spatial_prompt": "paper"})
+    data = build_data(recipe, ByteChatEncoder(32, 192), data_root, tmp_path, True, True)
+    batch = next(iter(data.actions))
+    assert all(p.endswith(SPATIAL_PROMPT_PAPER) for p in batch["meta"]["prompt"])
+    assert batch["actions"].shape == (8, 8, 8) and batch["state"].shape == (8, 8)
+    assert batch["actions"].abs().max() <= 1.0 + 1e-6
+    style = get_style("internvla-m1")
+    grounding = next(iter(data.grounding))
+    for answer in grounding["meta"]["answer"]:
+        assert style.parse("box", answer, 320, 240) or style.parse("point", answer, 320, 240)
+
+
+def write_recipe(tmp_path, **overrides):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe(**overrides)))
+    return path
+
+
+def test_cli_train_then_eval(data_root, tmp_path):
+    recipe = write_recipe(tmp_path, **{"eval.sim_recipe": str(SIM_DEMO_RECIPE)})
+    runner = CliRunner()
+    run_dir = tmp_path / "cli_run"
+    args = ["train", str(recipe), "--out", str(run_dir), "--data", str(data_root), "--steps", "2", "--device", "cpu"]
+    out = runner.invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "stage2: 2 steps" in out.output and (run_dir / "checkpoints" / "step-00000004").is_dir()
+    out = runner.invoke(app, ["train", "eval", str(run_dir), "--samples", "2", "--episodes", "1"])
+    assert out.exit_code == 0, out.output
+    metrics = json.loads((run_dir / "checkpoints" / "step-00000004" / "metrics.json").read_text())
+    assert metrics["grounding_samples"] == 2 and metrics["sim_episodes"] == 1
+    assert 0 <= metrics["sim_success_rate"] <= 1 and sum(metrics["sim_outcomes"].values()) == 1
+
+
+def test_missing_inputs_name_the_command_that_makes_them(tmp_path):
+    from dataengine.cli.app import main
+
+    (tmp_path / "empty").mkdir()
+    recipe = write_recipe(tmp_path)
+    out = CliRunner().invoke(
+        app, ["train", str(recipe), "--out", str(tmp_path / "r"), "--data", str(tmp_path / "empty")]
+    )
+    assert out.exit_code != 0
+    assert "dataengine demo --out" in str(out.exception)
+    del main

@@ -1,0 +1,150 @@
+"""The tiny dual-system model: the gradient decay really scales the action loss's gradient into the LM, the
+gradient-conflict diagnostic's definition, normalization and the byte tokenizer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from dataengine.train.diagnostics import GradientConflict, principal_angle_cosines  # noqa: E402
+from dataengine.train.models.policy import ActionSpace, build_policy  # noqa: E402
+from dataengine.train.models.qformer import grad_decay  # noqa: E402
+from dataengine.train.normalization import Normalizer  # noqa: E402
+from dataengine.train.recipe import TrainRecipe  # noqa: E402
+from dataengine.train.tokenizer import IGNORE_INDEX, ByteTokenizer  # noqa: E402
+from tests.fixtures.train_data import tiny_recipe  # noqa: E402
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny models run much faster on one intra-op thread (restored afterwards for other areas' tests)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_policy(decay: float):
+    recipe = TrainRecipe.model_validate(tiny_recipe(**{"model.grad_decay": decay}))
+    torch.manual_seed(0)
+    return build_policy(recipe.model, ActionSpace(chunk_size=8), image_size=32)
+
+
+def action_batch(encoder, n: int = 3) -> dict:
+    rng = np.random.default_rng(0)
+    items = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(n)]
+    batch = encoder.encode(items, ["put the red block in the bowl"] * n, [None] * n)
+    batch["state"] = torch.from_numpy(rng.uniform(-1, 1, (n, 8)).astype(np.float32))
+    batch["actions"] = torch.from_numpy(rng.uniform(-1, 1, (n, 8, 8)).astype(np.float32))
+    return batch
+
+
+def action_grads(decay: float) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    policy, encoder = tiny_policy(decay)
+    # adaLN-zero starts with closed gates (the condition has no effect yet): open them as training would
+    gen = torch.Generator().manual_seed(1)
+    for block in policy.expert.blocks:
+        with torch.no_grad():
+            block.modulation[1].weight.copy_(0.05 * torch.randn(block.modulation[1].weight.shape, generator=gen))
+    loss = policy.action_loss(action_batch(encoder), torch.Generator().manual_seed(7))
+    loss.backward()
+    lm = [p.grad.clone() for p in policy.backbone_parameters()]
+    heads = [p.grad.clone() for p in policy.head_parameters()]
+    return lm, heads
+
+
+@pytest.mark.parametrize("decay", [0.5, 0.25, 0.3, 0.0])
+def test_action_gradient_into_the_lm_is_the_configured_fraction(decay):
+    lm_full, heads_full = action_grads(1.0)
+    lm_decayed, heads_decayed = action_grads(decay)
+    assert any(g.abs().sum() > 0 for g in lm_full)  # the action loss does reach the LM
+    for full, decayed in zip(lm_full, lm_decayed, strict=True):
+        if decay in (0.5, 0.25, 0.0):  # powers of two: exact in binary floating point
+            assert torch.equal(decayed, full * decay)
+        else:
+            torch.testing.assert_close(decayed, full * decay, rtol=1e-5, atol=1e-9)
+    for full, decayed in zip(heads_full, heads_decayed, strict=True):  # the heads are not decayed
+        assert torch.equal(full, decayed)
+
+
+def test_grad_decay_is_identity_forward():
+    x = torch.randn(4, 3, requires_grad=True)
+    y = grad_decay(x, 0.5)
+    assert torch.equal(y, x)
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.full_like(x, 0.5))
+    with pytest.raises(ValueError):
+        grad_decay(x, 1.5)
+
+
+def test_principal_angles_of_known_subspaces():
+    e = torch.eye(6)
+    assert torch.allclose(principal_angle_cosines([e[0], e[1]], [e[0] + e[1], e[0] - e[1]]), torch.ones(2).double())
+    assert torch.allclose(principal_angle_cosines([e[0], e[1]], [e[2], e[3]]), torch.zeros(2).double())
+    c = principal_angle_cosines([e[0]], [e[0] + e[1]])
+    assert torch.allclose(c, torch.tensor([2**-0.5]).double())
+
+
+def test_gradient_conflict_metrics():
+    p = torch.nn.Parameter(torch.zeros(5))
+    diag = GradientConflict([p], window=3)
+    out = diag.add(torch.tensor([1.0, 0, 0, 0, 0]), torch.tensor([-1.0, 0, 0, 0, 0]))
+    assert out["grad_cos"] == pytest.approx(-1.0) and out["subspace_sim"] == pytest.approx(1.0)
+    out = diag.add(torch.tensor([0, 1.0, 0, 0, 0]), torch.tensor([0, 0, 1.0, 0, 0]))
+    assert out["grad_cos"] == pytest.approx(0.0)
+    # span{e0, e1} vs span{e0, e2}: principal cosines (1, 0) -> similarity 0.5
+    assert out["subspace_sim"] == pytest.approx(0.5)
+    assert out["subspace_cos_min_angle"] == pytest.approx(1.0) and out["subspace_cos_max_angle"] == pytest.approx(0.0)
+
+
+def test_sketched_diagnostic_preserves_geometry():
+    """Above max_dim the gradients are CountSketched; cosines stay close to the exact ones."""
+    p = torch.nn.Parameter(torch.zeros(20_000))
+    diag = GradientConflict([p], window=2, max_dim=1000, sketch_dim=4096)
+    torch.manual_seed(0)
+    a, b = torch.randn(20_000), torch.randn(20_000)
+    b = 0.6 * a + 0.8 * b / b.norm() * a.norm()
+    sketches = []
+    for g in (a, b):
+        p.grad = g.clone()
+        sketches.append(diag.capture())
+    exact = float(a @ b / (a.norm() * b.norm()))
+    approx = float(sketches[0] @ sketches[1] / (sketches[0].norm() * sketches[1].norm()))
+    assert abs(exact - approx) < 0.05
+
+
+def test_normalizer_round_trip_and_binary_gripper():
+    stats = {
+        "arrays": {
+            "action_delta_joints": {"min": [-0.1] * 7, "max": [0.1] * 7, "q01": [-0.05] * 7, "q99": [0.05] * 7},
+            "action_gripper_close": {"min": [0.0], "max": [1.0], "q01": [0.0], "q99": [1.0]},
+            "state_joints": {"min": [-2.0] * 7, "max": [2.0] * 7, "q01": [-1.0] * 7, "q99": [1.0] * 7},
+            "state_gripper_opening": {"min": [0.0], "max": [0.08], "q01": [0.0], "q99": [0.08]},
+            "action_gripper_opening": {"min": [0.0], "max": [0.08], "q01": [0.0], "q99": [0.08]},
+        }
+    }
+    rng = np.random.default_rng(0)
+    deltas, close = rng.uniform(-0.1, 0.1, (16, 7)), rng.integers(0, 2, 16).astype(float)
+    for mode in ("min_max", "q99"):
+        norm = Normalizer(stats, action_mode=mode)
+        actions = norm.actions(deltas, close)
+        assert actions.shape == (16, 8) and actions.min() >= -1 and actions.max() <= 1
+        assert set(np.unique(actions[:, 7])) <= {-1.0, 1.0}
+        back, closed = norm.unnormalize_actions(actions)
+        assert np.array_equal(closed, close > 0.5)
+        if mode == "min_max":
+            np.testing.assert_allclose(back, deltas, atol=1e-6)
+    assert np.allclose(Normalizer(stats).state(np.zeros(7), 0.04), 0.0)
+    assert Normalizer(stats).gripper_targets_m() == (0.0, 0.08)
+
+
+def test_byte_tokenizer_supervises_only_the_answer():
+    tok = ByteTokenizer()
+    ids, labels, truncated = tok.encode_chat("Where is the cup?", "[1,2,3,4]", max_len=64)
+    answer = [i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE_INDEX]
+    assert tok.decode(answer) == "[1,2,3,4]" and answer[-1] == tok.eos_id and not truncated
+    ids, labels, truncated = tok.encode_chat("x" * 100, "[1,2]", max_len=32)
+    answer = [i for i, lab in zip(ids, labels, strict=True) if lab >= 0]
+    assert len(ids) == 32 and truncated and tok.decode(answer) == "[1,2]"
