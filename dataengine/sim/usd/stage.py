@@ -159,6 +159,7 @@ def _robot(stage: Usd.Stage, layout: Layout, robot_usd: str, arc: str) -> None:
     xform = UsdGeom.Xform.Define(stage, ROBOT)
     set_pose(xform, robot.base_pos_m, yaw_to_quat_wxyz(robot.base_yaw_rad))
     prim = xform.GetPrim()
+    stage.MuteLayer(robot_usd)  # authoring must not open the asset (it may be remote); the written file is unaffected
     if arc == "payload":
         prim.GetPayloads().AddPayload(robot_usd)
     else:
