@@ -126,6 +126,7 @@ def test_replay_agrees(demo_run):
     assert result["agreement"] >= 0.95, result["disagreements"]
 
 
+@pytest.mark.ray
 def test_output_is_identical_with_two_workers(small_run, tmp_path):
     pytest.importorskip("ray")
     recipe_path, out = small_run
