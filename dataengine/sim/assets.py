@@ -130,12 +130,12 @@ def _object_parts(asset: AssetSpec, base_dir: str) -> tuple[list[Part], tuple[fl
         return [Part(shape="mesh", mesh=spec, pos_m=tuple(float(v) for v in offset))], half
     if kind == "parts":
         parts = [Part.model_validate(p) for p in value]
-        half = value_half_extents(parts)
+        half = parts_half_extents(parts)
         return parts, half
     raise RecipeError(f"asset {asset.id!r}: unknown shape {kind!r}")
 
 
-def value_half_extents(parts: list[Part]) -> tuple[float, float, float]:
+def parts_half_extents(parts: list[Part]) -> tuple[float, float, float]:
     """Rough bounding half extents of explicit parts (boxes and spheres exact, others by their largest size)."""
     lo, hi = np.full(3, np.inf), np.full(3, -np.inf)
     for part in parts:
@@ -151,6 +151,23 @@ def value_half_extents(parts: list[Part]) -> tuple[float, float, float]:
     return (float(max(abs(lo[0]), hi[0])), float(max(abs(lo[1]), hi[1])), float(half[2]))
 
 
+def _asset_fields(asset: AssetSpec, uid: str, pose: Pose, rgba: Rgba | None) -> dict:
+    """The SceneObject fields every asset kind copies from its catalog entry."""
+    return {
+        "uid": uid,
+        "asset_id": asset.id,
+        "name": asset.name,
+        "category": asset.category,
+        "color": asset.color,
+        "rgba": rgba or asset.rgba,
+        "size_label": asset.size,
+        "attributes": list(asset.attributes),
+        "pose": pose,
+        "mass_kg": asset.mass_kg,
+        "friction": asset.friction,
+    }
+
+
 def make_object(
     asset: AssetSpec, uid: str, role: str, pose: Pose, base_dir: str, rgba: Rgba | None = None
 ) -> SceneObject:
@@ -164,21 +181,11 @@ def make_object(
     grasp_width = min(width_x, width_y)
     grasp_height = float(np.clip(hz, MIN_GRASP_HEIGHT_M, max(2 * hz - 0.012, MIN_GRASP_HEIGHT_M)))
     return SceneObject(
-        uid=uid,
-        asset_id=asset.id,
-        name=asset.name,
-        category=asset.category,
-        color=asset.color,
-        rgba=rgba or asset.rgba,
-        size_label=asset.size,
-        attributes=list(asset.attributes),
+        **_asset_fields(asset, uid, pose, rgba),
         role=role,
         kind="object",
-        pose=pose,
         parts=parts,
         half_extents_m=(hx, hy, hz),
-        mass_kg=asset.mass_kg,
-        friction=asset.friction,
         grasp_width_m=grasp_width,
         grasp_yaw_rad=grasp_yaw,
         grasp_height_m=grasp_height,
@@ -250,28 +257,13 @@ def _container_parts(asset: AssetSpec) -> tuple[list[Part], Interior, tuple[floa
     )
 
 
-def container_relation(asset_or_obj) -> Literal["in", "on"]:
-    """'on' for flat containers (plates), 'in' otherwise."""
-    return "on" if "plate" in (getattr(asset_or_obj, "category", "") + getattr(asset_or_obj, "name", "")) else "in"
-
-
 def make_container(asset: AssetSpec, uid: str, pose: Pose, rgba: Rgba | None = None) -> SceneObject:
     parts, interior, half = _container_parts(asset)
     return SceneObject(
-        uid=uid,
-        asset_id=asset.id,
-        name=asset.name,
-        category=asset.category,
-        color=asset.color,
-        rgba=rgba or asset.rgba,
-        size_label=asset.size,
-        attributes=list(asset.attributes),
+        **_asset_fields(asset, uid, pose, rgba),
         role="place",
         kind="container",
-        pose=pose,
         parts=parts,
         half_extents_m=half,
-        mass_kg=asset.mass_kg,
-        friction=asset.friction,
         interior=interior,
     )

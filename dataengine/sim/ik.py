@@ -82,6 +82,13 @@ class PandaIk:
             converged=bool(pos_err < POS_TOL_M * 3 and rot_err < ROT_TOL_RAD * 3),
         )
 
+    def solve_world(
+        self, tool_pos_m, tool_quat_wxyz, seed_arm_qpos_rad: np.ndarray, base_pos_m, base_yaw_rad: float
+    ) -> IkResult:
+        """Like `solve`, for a world-frame tool pose and the robot base at (base_pos_m, base_yaw_rad)."""
+        target = world_to_base(pose_to_matrix(tool_pos_m, tool_quat_wxyz), base_pos_m, base_yaw_rad)
+        return self.solve(target, seed_arm_qpos_rad)
+
     def _errors(self, T_target_to_base: np.ndarray) -> tuple[float, float]:
         current = self.configuration.get_transform_frame_to_world("tool", "site").as_matrix()
         pos_err = float(np.linalg.norm(current[:3, 3] - T_target_to_base[:3, 3]))

@@ -20,7 +20,7 @@ BELOW_FLOOR_TOLERANCE_M = 0.015
 MAX_CONTAINER_TILT_RAD = 0.35
 
 
-def object_in_container_local(layout: Layout, pick_pos: np.ndarray, container_pose) -> np.ndarray:
+def object_in_container_local(pick_pos: np.ndarray, container_pose) -> np.ndarray:
     """Pick object's bottom centre in the container's body frame."""
     T = pose_to_matrix(*container_pose)
     return (np.linalg.inv(T) @ np.append(pick_pos, 1.0))[:3]
@@ -40,7 +40,7 @@ def inside_interior(layout: Layout, local: np.ndarray) -> bool:
 def goal_holds(backend: SimBackend, layout: Layout) -> bool:
     """Only the geometric part: the object is in or on the container."""
     pick_pos, _ = backend.object_pose(layout.pick.uid)
-    local = object_in_container_local(layout, pick_pos, backend.object_pose(layout.place.uid))
+    local = object_in_container_local(pick_pos, backend.object_pose(layout.place.uid))
     return inside_interior(layout, local)
 
 

@@ -64,17 +64,3 @@ def find_episode(recipe: SimRecipe, catalog: Catalog, backend: SimBackend, index
             continue
         return FoundEpisode(index, attempt, layout, plan, trajectory, failures, time.process_time() - cpu0)
     raise EpisodeNotFound(index, failures)
-
-
-def replay_actions(
-    backend: SimBackend, layout: Layout, trajectory_qpos0, qvel0, ctrl0, time0, actions_arm, actions_gripper
-):
-    """Re-simulate from an initial state with recorded actions (no checks); the backend ends in the final state."""
-    from dataengine.sim.backends.base import SimState
-
-    backend.set_state(
-        SimState(np.asarray(trajectory_qpos0), np.asarray(qvel0), np.zeros(0), np.asarray(ctrl0), float(time0))
-    )
-    for arm, grip in zip(actions_arm, actions_gripper, strict=True):
-        backend.set_joint_targets(np.asarray(arm), float(grip))
-        backend.step(1)

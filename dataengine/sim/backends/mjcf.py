@@ -18,7 +18,6 @@ from dataengine.sim.layout import Camera, Layout, Part, SceneObject
 from dataengine.sim.meshes import mesh_arrays
 
 TOOL_SITE = "tool"
-HAND_BODY = "panda0_link7"
 FINGER_BODIES = ("panda0_leftfinger", "panda0_rightfinger")
 ARM_JOINTS = tuple(f"robot:panda0_joint{i}" for i in range(1, 8))
 FINGER_JOINTS = ("robot:panda0_finger_joint1", "robot:panda0_finger_joint2")

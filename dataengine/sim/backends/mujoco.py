@@ -9,7 +9,6 @@ from dataengine.geometry import (
     gl_camera_to_cv,
     intrinsics_from_fovy,
     matrix_to_quat_wxyz,
-    pose_to_matrix,
 )
 from dataengine.sim.backends.base import (
     ARM_DOF,
@@ -192,13 +191,12 @@ class MujocoBackend:
         return bool(np.any(((owners[:, 0] == a) & (owners[:, 1] == b)) | ((owners[:, 0] == b) & (owners[:, 1] == a))))
 
     def solve_ik(self, tool_pos_m: np.ndarray, tool_quat_wxyz: np.ndarray, seed_arm_qpos_rad: np.ndarray) -> IkResult:
-        from dataengine.sim.ik import PandaIk, world_to_base
+        from dataengine.sim.ik import PandaIk
 
         if self._ik is None:
             self._ik = PandaIk()
         robot = self.layout.robot
-        target = world_to_base(pose_to_matrix(tool_pos_m, tool_quat_wxyz), robot.base_pos_m, robot.base_yaw_rad)
-        return self._ik.solve(target, seed_arm_qpos_rad)
+        return self._ik.solve_world(tool_pos_m, tool_quat_wxyz, seed_arm_qpos_rad, robot.base_pos_m, robot.base_yaw_rad)
 
     # --- rendering --------------------------------------------------------------------------------------------
 
