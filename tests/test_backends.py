@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dataengine.errors import MissingDependencyError
-from dataengine.geometry import quat_angle_between_rad, quat_wxyz_to_matrix
+from dataengine.geometry import project_points_cv, quat_angle_between_rad, quat_wxyz_to_matrix
 from dataengine.sim.backends import get_backend
 from dataengine.sim.backends.placement import (
     RTX_RESOURCE,
@@ -146,6 +146,11 @@ def test_render_shapes_and_camera_parameters_agree_with_the_image(loaded, camera
             & (local[:, 2] <= 2 * hz + tol)
         )
         assert inside.mean() > 0.95, f"{camera}: {obj.uid} pixels back-project outside it ({inside.mean():.2f})"
+        # ... and the object's centre projects into the box of its pixels
+        centre = pos + quat_wxyz_to_matrix(quat) @ np.array([0.0, 0.0, hz])
+        (u, v), depth = (a[0] for a in project_points_cv(centre[None], K, np.linalg.inv(T)))
+        assert depth > 0
+        assert cols.min() - 3 <= u <= cols.max() + 4 and rows.min() - 3 <= v <= rows.max() + 4, (camera, obj.uid)
     assert seen >= 2, f"{camera} sees {seen} objects"  # every rig camera sees the table at the start pose
 
 
