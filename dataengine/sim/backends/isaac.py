@@ -308,13 +308,12 @@ class IsaacBackend:
         return pairs_touch(self._touching, uid_a, uid_b)
 
     def solve_ik(self, tool_pos_m: np.ndarray, tool_quat_wxyz: np.ndarray, seed_arm_qpos_rad: np.ndarray) -> IkResult:
-        from dataengine.sim.ik import PandaIk, world_to_base
+        from dataengine.sim.ik import PandaIk
 
         if self._ik is None:
             self._ik = PandaIk()
         robot = self.layout.robot
-        target = world_to_base(pose_to_matrix(tool_pos_m, tool_quat_wxyz), robot.base_pos_m, robot.base_yaw_rad)
-        return self._ik.solve(target, seed_arm_qpos_rad)
+        return self._ik.solve_world(tool_pos_m, tool_quat_wxyz, seed_arm_qpos_rad, robot.base_pos_m, robot.base_yaw_rad)
 
     # --- rendering --------------------------------------------------------------------------------------------
 
