@@ -56,3 +56,11 @@ def test_ray_retries_tasks_whose_worker_died(tmp_path):
     res = run_tasks(crash_once, _tasks(3), tmp_path, job_name="j", fingerprint="f", workers=2, show_progress=False)
     assert [r["i"] for r in res] == [0, 1, 2]
     assert sorted(p.name for p in tmp_path.glob("t*-data.txt")) == ["t000-data.txt", "t001-data.txt", "t002-data.txt"]
+
+
+def test_placement_check_refuses_resources_no_node_has():
+    from dataengine.runtime.jobs import check_placement
+
+    check_placement({"CPU": 2.0}, {"num_cpus": 1}, "j")
+    with pytest.raises(JobStateError, match="rtx"):
+        check_placement({"CPU": 2.0}, {"num_cpus": 1, "num_gpus": 1, "resources": {"rtx": 1}}, "j")

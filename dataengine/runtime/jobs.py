@@ -180,11 +180,25 @@ def run_tasks(
     return [results[t.task_id] for t in tasks]
 
 
+def check_placement(cluster_resources: dict, options: dict, job_name: str) -> None:
+    """Refuse at once a job whose tasks no node can run (Ray would otherwise wait for resources forever)."""
+    wanted = {"CPU": options.get("num_cpus", 1), "GPU": options.get("num_gpus", 0), **options.get("resources", {})}
+    missing = {name: amount for name, amount in wanted.items() if amount and cluster_resources.get(name, 0) < amount}
+    if missing:
+        hint = ", ".join(f'"{k}": {v}' for k, v in missing.items() if k not in ("CPU", "GPU"))
+        raise JobStateError(
+            f"{job_name}: no Ray node offers {missing} (cluster has "
+            f"{ {k: v for k, v in cluster_resources.items() if not k.startswith('node:')} })"
+            + (f"; start suitable nodes with: ray start --address=HEAD:6379 --resources='{{{hint}}}'" if hint else "")
+        )
+
+
 def _run_on_ray(fn, todo, out_dir, finish, workers, ray_address, max_retries, remote_options, job_name) -> None:
     from dataengine.runtime.ray_runtime import ray_session
 
     with ray_session(ray_address, num_cpus=workers) as ray:
         options = {"num_cpus": 1, "max_retries": max_retries, **remote_options}
+        check_placement(ray.cluster_resources(), options, job_name)
         remote = ray.remote(**options)(_run_task)
         limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         fn_ref = ray.put(fn)
