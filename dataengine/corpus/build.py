@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataengine import __version__
-from dataengine.corpus.inputs import HashCache, ResolvedInput, RunOptions, check_inputs, resolve_input
+from dataengine.corpus.inputs import (
+    HashCache,
+    ResolvedInput,
+    RunOptions,
+    check_inputs,
+    resolve_input,
+    shard_files,
+)
 from dataengine.corpus.plan import PlanSummary, RecordSet, make_plan
 from dataengine.corpus.quotas import SourceDemand, allocate_quotas
 from dataengine.corpus.recipe import LoadedRecipe, load_recipe
@@ -30,7 +37,6 @@ from dataengine.corpus.scan import scan_shard
 from dataengine.corpus.write import SETS_FILE, write_bucket
 from dataengine.errors import InputError, JobStateError
 from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, run_tasks
-from dataengine.shards.reader import list_shards
 
 log = logging.getLogger(__name__)
 BUILD_FILE = "build.json"
@@ -151,7 +157,7 @@ def resolve_sets(ctx: BuildContext, dry_run: bool = False) -> list[RecordSet] | 
                 missing = True
                 continue
             ctx.inputs[label] = resolved.fingerprint
-            shards = [str(p) for p in list_shards(resolved.shard_dir)]
+            shards = [str(p) for p in shard_files(resolved.shard_dir)]
             if not shards:
                 raise InputError(f"{label}: no shards in {resolved.shard_dir}")
             sets.append(RecordSet(set_id, name, role, str(resolved.shard_dir), shards, next_shard))
@@ -192,7 +198,7 @@ def _scan_and_plan(ctx: BuildContext, sets: list[RecordSet], where: Path) -> Pla
         fingerprint=fingerprint,
         workers=ctx.workers,
         ray_address=ctx.ray_address,
-        resume=True,
+        resume=(scan_dir / STATE_DIR / "job.json").exists(),  # the build-level guard in _begin already ran
         show_progress=ctx.show_progress,
     )
     ctx.scan_tasks = tasks

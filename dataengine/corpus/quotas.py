@@ -23,9 +23,26 @@ def stable_u64(*parts: object) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
 
 
+_MASK64 = (1 << 64) - 1
+
+
+def _mix64(value: int) -> int:
+    """SplitMix64's finalizer: a fixed bijection of 64-bit integers that scatters nearby inputs."""
+    value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
+    value = (value ^ (value >> 27)) * 0x94D049BB133111EB & _MASK64
+    return value ^ (value >> 31)
+
+
+def item_priorities(seed: int, source: str, sample_key: str, n_items: int) -> list[int]:
+    """Selection priorities of a sample's items (lower is taken first): BLAKE2b of (seed, source, key), then
+    SplitMix64 of that plus the item index. Stable across machines, Python and library versions."""
+    base = stable_u64("priority", seed, source, sample_key)
+    return [_mix64((base + index * 0x9E3779B97F4A7C15) & _MASK64) for index in range(n_items)]
+
+
 def item_priority(seed: int, source: str, sample_key: str, item_index: int) -> int:
-    """The selection priority of one item: lower is taken first."""
-    return stable_u64("priority", seed, source, sample_key, item_index)
+    """The selection priority of one item (see `item_priorities`)."""
+    return item_priorities(seed, source, sample_key, item_index + 1)[item_index]
 
 
 @dataclass(frozen=True)

@@ -5,24 +5,27 @@ priority and pair count. Invalid records are quarantined with a reason, never si
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tarfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from pydantic import ValidationError
 
-from dataengine.corpus.quotas import item_priority, stable_u64
+from dataengine.corpus.quotas import item_priorities
+from dataengine.corpus.tarscan import UnsupportedTar, iter_members
 from dataengine.images import IMAGE_EXTS, sha1_hex
 from dataengine.records.grounding import BoxItem, GroundingRecord, PointItem, TraceItem, item_pairs
 from dataengine.runtime.jobs import Task
 from dataengine.shards.reader import split_member_name
 
 TAR_BLOCK = 512
+BLOCK_BUFFER = 1 << 16
 SCAN_SCHEMA = {
     "set_id": pl.Int16,
     "shard_id": pl.Int32,
@@ -40,6 +43,7 @@ SCAN_SCHEMA = {
     "n_pairs": pl.Int32,
     "image_bytes": pl.Int64,
     "item_bytes": pl.Int64,
+    "canonical": pl.Boolean,
 }
 # COCO file names: COCO_train2014_000000123456.jpg, train2017/000000123456.jpg, coco/.../000000123456.jpg
 _COCO_NAME_RE = re.compile(r"COCO_(?:train|val|test)20\d\d_0*(\d{1,12})\.(?:jpg|jpeg|png)$", re.IGNORECASE)
@@ -64,31 +68,56 @@ class RawSample:
 
 
 def iter_raw_samples(shard: Path) -> Iterator[RawSample]:
-    """Samples of a tar with their byte ranges, reading JSON members only (image data is seeked over)."""
-    current: RawSample | None = None
+    """Samples of a tar with their byte ranges, reading JSON members only (image data is seeked over).
+    Plain USTAR tars take the fast path (`tarscan`); others go through `tarfile`."""
+    try:
+        with open(shard, "rb", buffering=BLOCK_BUFFER) as fh:
+            yield from _group_samples(_fast_members(fh), shard)
+        return
+    except UnsupportedTar:
+        pass
     with tarfile.open(shard, mode="r:") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            parts = split_member_name(member.name)
-            if parts is None:
-                continue
-            key, ext = parts
-            if current is not None and current.key != key:
-                yield current
-                current = None
-            if current is None:
-                current = RawSample(key=key, offset=member.offset, end=0)
-            current.end = member.offset_data + (member.size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
-            if ext == "json":
-                if current.json_bytes is not None:
-                    current.duplicate_members.append(ext)
-                fileobj = tar.extractfile(member)
-                current.json_bytes = fileobj.read() if fileobj is not None else b""
-            elif ext in IMAGE_EXTS:
-                if current.image_ext is not None:
-                    current.duplicate_members.append(ext)
-                current.image_ext, current.image_size = ext, member.size
+        yield from _group_samples(_tarfile_members(tar), shard)
+
+
+def _fast_members(fh) -> Iterator[tuple[str, int, int, int, Callable[[], bytes]]]:
+    for m in iter_members(fh):
+        yield m.name, m.offset, m.end, m.size, lambda m=m: _read_at(fh, m.data_offset, m.size)
+
+
+def _read_at(fh, offset: int, size: int) -> bytes:
+    fh.seek(offset)
+    return fh.read(size)
+
+
+def _tarfile_members(tar: tarfile.TarFile) -> Iterator[tuple[str, int, int, int, Callable[[], bytes]]]:
+    for member in tar:
+        if member.isfile():
+            end = member.offset_data + (member.size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
+            yield member.name, member.offset, end, member.size, lambda m=member: tar.extractfile(m).read()
+
+
+def _group_samples(members, shard: Path) -> Iterator[RawSample]:
+    current: RawSample | None = None
+    for name, offset, end, size, read in members:
+        parts = split_member_name(name)
+        if parts is None:
+            continue
+        key, ext = parts
+        if current is not None and current.key != key:
+            yield current
+            current = None
+        if current is None:
+            current = RawSample(key=key, offset=offset, end=end)
+        current.end = end
+        if ext == "json":
+            if current.json_bytes is not None:
+                current.duplicate_members.append(ext)
+            current.json_bytes = read()
+        elif ext in IMAGE_EXTS:
+            if current.image_ext is not None:
+                current.duplicate_members.append(ext)
+            current.image_ext, current.image_size = ext, size
     if current is not None:
         yield current
 
@@ -106,6 +135,15 @@ def coco_image_id(record: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _id_fields(record: GroundingRecord) -> dict:
+    """The record fields `coco_image_id` looks at, without dumping the whole record."""
+    image = record.image
+    return {
+        **(record.model_extra or {}),
+        "image": {**(image.model_extra or {}), "origin": image.origin} if image else None,
+    }
+
+
 def text_group(set_name: str, key: str) -> str:
     """The group id of a text-only sample (it merges with nothing): 40 hex chars like an image sha1."""
     return sha1_hex(f"text\x1f{set_name}\x1f{key}".encode())
@@ -114,14 +152,15 @@ def text_group(set_name: str, key: str) -> str:
 def item_content_hash(group: str, item) -> int:
     """Hash of (image, task, query, answer): equal items of one image are duplicates whatever their ids."""
     if isinstance(item, BoxItem):
-        body = [item.query, item.boxes]
+        body = (item.query, item.boxes)
     elif isinstance(item, PointItem):
-        body = [item.query, item.points]
+        body = (item.query, item.points)
     elif isinstance(item, TraceItem):
-        body = [item.query, item.trace]
+        body = (item.query, item.trace)
     else:
-        body = [[t.from_, t.value] for t in item.conversation]
-    return stable_u64("item", group, item.task, json.dumps(body, ensure_ascii=False, separators=(",", ":")))
+        body = tuple((t.from_, t.value) for t in item.conversation)
+    text = f"item\x1f{group}\x1f{item.task}\x1f{body!r}"
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big")
 
 
 def scan_shard(task: Task, out_dir: Path) -> dict:
@@ -157,11 +196,13 @@ def scan_shard(task: Task, out_dir: Path) -> dict:
             reject(raw.key, reason, f"record image {'set' if record.image else 'null'}, member {raw.image_ext}")
             continue
         group = record.image.sha1 if record.image else text_group(set_name, raw.key)
-        coco_id = coco_image_id(json.loads(raw.json_bytes)) if record.image else None
+        coco_id = coco_image_id(_id_fields(record)) if record.image else None
+        canonical = record.to_json_bytes() == raw.json_bytes
         licenses[record.license] += 1
         splits[record.split] += 1
+        priorities = item_priorities(seed, set_name, raw.key, len(record.items))
+        item_bytes = len(raw.json_bytes) // len(record.items)  # an estimate, for the plan's size forecast
         for idx, item in enumerate(record.items):
-            item_json = item.model_dump_json(by_alias=True, exclude_none=True)
             rows.append(
                 (
                     set_id,
@@ -176,10 +217,11 @@ def scan_shard(task: Task, out_dir: Path) -> dict:
                     record.image is not None,
                     coco_id,
                     item_content_hash(group, item),
-                    item_priority(seed, set_name, raw.key, idx),
+                    priorities[idx],
                     item_pairs(item),
                     raw.image_size,
-                    len(item_json),
+                    item_bytes,
+                    canonical,
                 )
             )
     part = out_dir / f"{task.task_id}.parquet"

@@ -4,6 +4,10 @@ For each image group of its bucket, in hash order, the task reads the input samp
 read per sample), checks the image bytes against their SHA-1, merges the selected items of every source into one
 record, optionally downscales, and writes the sample. Memory holds one group at a time. Outputs: the shards
 `<task_id>-NNNNNN.tar` (+ index), and in `_state/parts/` the manifest part and quarantined groups.
+
+Records are validated once, in the scan. When every input record of a group was already in canonical form
+(`GroundingRecord.to_json_bytes()`, as converters write it) and nothing is resized, the merged record is valid by
+construction and its JSON is written directly in the same canonical form; otherwise it goes through the model.
 """
 
 from __future__ import annotations
@@ -21,10 +25,11 @@ from pydantic import ValidationError
 
 from dataengine.corpus.plan import read_bucket
 from dataengine.corpus.resize import resize_sample
+from dataengine.corpus.tarscan import UnsupportedTar, split_members
 from dataengine.images import EXT_TO_FORMAT, FORMAT_TO_EXT, IMAGE_EXTS, sha1_hex
-from dataengine.records.grounding import GroundingRecord
+from dataengine.records.grounding import GroundingRecord, item_pairs
 from dataengine.runtime.jobs import STATE_DIR, Task
-from dataengine.shards.grounding import MANIFEST_SCHEMA, manifest_rows
+from dataengine.shards.grounding import MANIFEST_SCHEMA
 from dataengine.shards.reader import split_member_name
 from dataengine.shards.writer import ShardWriter
 
@@ -36,6 +41,8 @@ CORPUS_MANIFEST_SCHEMA = {
     "source_item": pl.Int32,
 }
 SETS_FILE = "sets.json"
+_PLAN_COLUMNS = ["group", "set_id", "shard_id", "offset", "length", "key", "item_index", "n_pairs", "canonical"]
+_TARGETS = {"box": "boxes", "point": "points", "trace": "trace"}
 
 
 class _Inputs:
@@ -52,13 +59,16 @@ class _Inputs:
         chunk = os.pread(fd, length, offset)
         if len(chunk) != length:
             raise OSError(f"{self.paths[shard_id]}: short read at {offset} (input changed since the scan?)")
+        try:
+            named = split_members(chunk)
+        except UnsupportedTar:
+            with tarfile.open(fileobj=io.BytesIO(chunk), mode="r:") as tar:
+                named = [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]
         members: dict[str, bytes] = {}
-        with tarfile.open(fileobj=io.BytesIO(chunk), mode="r:") as tar:
-            for member in tar:
-                parts = split_member_name(member.name) if member.isfile() else None
-                if parts is not None:
-                    fileobj = tar.extractfile(member)
-                    members[parts[1]] = fileobj.read() if fileobj is not None else b""
+        for name, data in named:
+            parts = split_member_name(name)
+            if parts is not None:
+                members[parts[1]] = data
         return members
 
     def close(self) -> None:
@@ -76,9 +86,35 @@ def clean_task_outputs(out_dir: Path, task_id: str) -> None:
                     path.unlink()
 
 
-def _license(licenses: list[str]) -> str:
+def merged_license(licenses: list[str]) -> str:
+    """One licence, or the distinct licences joined by AND (each parenthesized when it has spaces)."""
     unique = list(dict.fromkeys(licenses))
     return unique[0] if len(unique) == 1 else " AND ".join(f"({x})" if " " in x else x for x in unique)
+
+
+def canonical_json(record: dict) -> bytes:
+    """The bytes `GroundingRecord.to_json_bytes()` gives for an already canonical record dict."""
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _n_targets(item: dict, n_pairs: int) -> int:
+    """Targets of an item dict: boxes, points or trace points; pairs for vqa (as `records.item_targets`)."""
+    name = _TARGETS.get(item["task"])
+    return len(item[name]) if name else n_pairs
+
+
+class _Bucket:
+    """Counters and outputs of one write task."""
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+        self.items_by: Counter = Counter()  # (source, source split, task) -> items
+        self.pairs_by: Counter = Counter()
+        self.quarantine: list[dict] = []
+        self.manifest: list[tuple] = []
+
+    def reject(self, group: str, reason: str, detail: str) -> None:
+        self.quarantine.append({"key": group, "reason": reason, "detail": detail})
 
 
 def write_bucket(task: Task, out_dir: Path) -> dict:
@@ -87,69 +123,75 @@ def write_bucket(task: Task, out_dir: Path) -> dict:
     plan_dir = Path(p["plan_dir"])
     sets = json.loads((plan_dir / SETS_FILE).read_text(encoding="utf-8"))
     clean_task_outputs(out_dir, task.task_id)
-    rows = read_bucket(plan_dir, p["bucket"])
+    rows = read_bucket(plan_dir, p["bucket"]).select(_PLAN_COLUMNS)
     inputs = _Inputs(sets["shards"])
-    names = sets["names"]
-    counts: Counter = Counter()
-    items_by: Counter = Counter()  # (source, source split, task) -> items
-    pairs_by: Counter = Counter()
-    quarantine: list[dict] = []
-    manifest: list[dict] = []
+    bucket = _Bucket()
     writer = ShardWriter(out_dir, task.task_id, max_samples=p["max_samples"], max_bytes=p["max_bytes"])
     try:
-        for group, group_rows in itertools.groupby(rows.iter_rows(named=True), key=lambda r: r["group"]):
-            sample = _merge_group(group, list(group_rows), inputs, names, p, counts, quarantine)
-            if sample is None:
-                continue
-            record, image_bytes, source_keys = sample
-            members = {"json": record.to_json_bytes()}
-            if record.image is not None:
-                members[FORMAT_TO_EXT[record.image.format]] = image_bytes
-            shard = writer.write(record.key, members)
-            for row, item, (src_key, src_split, src_item) in zip(
-                manifest_rows(record, shard), record.items, source_keys, strict=True
-            ):
-                row.update(source=item.source, source_split=src_split, source_key=src_key, source_item=src_item)
-                manifest.append(row)
-                items_by[(item.source, src_split, item.task)] += 1
-                pairs_by[(item.source, src_split, item.task)] += row["n_pairs"]
-                counts["pairs"] += row["n_pairs"]
-            counts["samples"] += 1
-            counts["items"] += len(record.items)
+        for group, group_rows in itertools.groupby(rows.iter_rows(), key=lambda r: r[0]):
+            sample = _merge_group(group, list(group_rows), inputs, sets["names"], p, bucket)
+            if sample is not None:
+                _write_sample(writer, p["output_split"], bucket, *sample)
         infos = writer.close()
     except BaseException:
         writer.abort()
         raise
     finally:
         inputs.close()
-    parts = out_dir / STATE_DIR / "parts"
-    part = parts / f"{task.task_id}.parquet"
-    tmp = part.with_name(part.name + ".tmp")
-    pl.DataFrame(manifest, schema=CORPUS_MANIFEST_SCHEMA, orient="row").write_parquet(tmp, statistics=False)
-    tmp.replace(part)
-    if quarantine:
-        qpath = parts / f"{task.task_id}.quarantine.jsonl"
-        qtmp = qpath.with_name(qpath.name + ".tmp")
-        qtmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine), encoding="utf-8")
-        qtmp.replace(qpath)
-    breakdown = [[*k, n, pairs_by[k]] for k, n in sorted(items_by.items())]
+    _write_parts(out_dir / STATE_DIR / "parts", task.task_id, bucket)
+    c = bucket.counts
     return {
-        "samples": counts["samples"],
-        "items": counts["items"],
-        "pairs": counts["pairs"],
-        "merged_samples": counts["merged_samples"],
-        "multi_source_samples": counts["multi_source_samples"],
-        "resized_images": counts["resized_images"],
-        "items_dropped_by_resize": counts["items_dropped_by_resize"],
-        "quarantined": dict(sorted(Counter(q["reason"] for q in quarantine).items())),
-        "breakdown": breakdown,
+        "samples": c["samples"],
+        "items": c["items"],
+        "pairs": c["pairs"],
+        "merged_samples": c["merged_samples"],
+        "multi_source_samples": c["multi_source_samples"],
+        "resized_images": c["resized_images"],
+        "items_dropped_by_resize": c["items_dropped_by_resize"],
+        "quarantined": dict(sorted(Counter(q["reason"] for q in bucket.quarantine).items())),
+        "breakdown": [[*k, n, bucket.pairs_by[k]] for k, n in sorted(bucket.items_by.items())],
         "shards": [[i.name, i.samples, i.bytes] for i in infos],
     }
 
 
-def _merge_group(group, rows, inputs, names, p, counts, quarantine):
-    """One output sample from every selected item of one image group, or None (quarantined)."""
-    refs = list(dict.fromkeys((r["shard_id"], r["offset"], r["length"]) for r in rows))
+def _write_parts(parts: Path, task_id: str, bucket: _Bucket) -> None:
+    part = parts / f"{task_id}.parquet"
+    tmp = part.with_name(part.name + ".tmp")
+    frame = pl.DataFrame(bucket.manifest, schema=CORPUS_MANIFEST_SCHEMA, orient="row")
+    frame.write_parquet(tmp, statistics=False)
+    tmp.replace(part)
+    if bucket.quarantine:
+        qpath = parts / f"{task_id}.quarantine.jsonl"
+        qtmp = qpath.with_name(qpath.name + ".tmp")
+        qtmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in bucket.quarantine), encoding="utf-8")
+        qtmp.replace(qpath)
+
+
+def _write_sample(writer, split, bucket, record: dict, json_bytes: bytes, image_bytes, provenance) -> None:
+    members = {"json": json_bytes}
+    image = record["image"]
+    if image is not None:
+        members[FORMAT_TO_EXT[image["format"]]] = image_bytes
+    shard = writer.write(record["key"], members)
+    sha1, width, height = (image["sha1"], image["width"], image["height"]) if image else (None, None, None)
+    for index, (item, (src_key, src_split, src_item, n_pairs)) in enumerate(
+        zip(record["items"], provenance, strict=True)
+    ):
+        source, task = item["source"], item["task"]
+        bucket.manifest.append(
+            (record["key"], shard, index, source, split, task, sha1, width, height, _n_targets(item, n_pairs),
+             n_pairs, src_split, src_key, src_item)
+        )  # fmt: skip
+        bucket.items_by[(source, src_split, task)] += 1
+        bucket.pairs_by[(source, src_split, task)] += n_pairs
+        bucket.counts["pairs"] += n_pairs
+    bucket.counts["samples"] += 1
+    bucket.counts["items"] += len(record["items"])
+
+
+def _merge_group(group: str, rows: list[tuple], inputs: _Inputs, names: list[str], p: dict, bucket: _Bucket):
+    """(record dict, JSON bytes, image bytes, provenance per item) for one image group, or None (quarantined)."""
+    refs = list(dict.fromkeys((r[2], r[3], r[4]) for r in rows))
     loaded = {}
     for ref in refs:
         members = inputs.read(*ref)
@@ -161,49 +203,58 @@ def _merge_group(group, rows, inputs, names, p, counts, quarantine):
         ext = next((e for e in first_members if e in IMAGE_EXTS), None)
         image_bytes = first_members.get(ext) if ext else None
         if image_bytes is None or sha1_hex(image_bytes) != group:
-            quarantine.append({"key": group, "reason": "sha1_mismatch", "detail": f"input {refs[0]} bytes"})
+            bucket.reject(group, "sha1_mismatch", f"input bytes at {refs[0]} do not hash to the image sha1")
             return None
-        image = {**image, "format": image.get("format") or EXT_TO_FORMAT[ext]}
-    items, source_keys, sources, licenses = [], [], [], []
-    for r in rows:
-        record = loaded[(r["shard_id"], r["offset"], r["length"])][0]
-        name = names[r["set_id"]]
-        item = {**record["items"][r["item_index"]], "source": name, "source_split": record["split"]}
-        items.append(item)
-        source_keys.append((r["key"], record["split"], r["item_index"]))
+        if not image.get("format"):
+            image = {**image, "format": EXT_TO_FORMAT[ext]}
+    items, provenance, sources, licenses = [], [], [], []
+    for _group, set_id, shard_id, offset, length, key, item_index, n_pairs, _canonical in rows:
+        record = loaded[(shard_id, offset, length)][0]
+        name = names[set_id]
+        items.append({**record["items"][item_index], "source": name, "source_split": record["split"]})
+        provenance.append((key, record["split"], item_index, n_pairs))
         sources.append(name)
         licenses.append(record["license"])
+    canonical = all(r[8] for r in rows)
     if p["max_image_side"] and image is not None:
         resized = resize_sample(image, image_bytes, items, p["max_image_side"])
         if resized is not None:
             image, image_bytes, scaled = resized
             kept = [i for i, it in enumerate(scaled) if it is not None]
-            counts["resized_images"] += 1
-            counts["items_dropped_by_resize"] += len(scaled) - len(kept)
-            items = [scaled[i] for i in kept]
-            source_keys = [source_keys[i] for i in kept]
+            bucket.counts["resized_images"] += 1
+            bucket.counts["items_dropped_by_resize"] += len(scaled) - len(kept)
+            items, provenance = [scaled[i] for i in kept], [provenance[i] for i in kept]
             sources = [sources[i] for i in kept]
+            canonical = False
             if not items:
-                quarantine.append({"key": group, "reason": "no_items_after_resize", "detail": ""})
+                bucket.reject(group, "no_items_after_resize", "every box collapsed")
                 return None
     unique_sources = list(dict.fromkeys(sources))
-    out = {
+    record = {
         "schema": "grounding/v1",
         "key": group,
         "source": unique_sources[0],
         "sources": unique_sources,
         "split": p["output_split"],
-        "license": _license(licenses),
+        "license": merged_license(licenses),
         "image": image,
         "items": items,
     }
-    try:
-        record = GroundingRecord.model_validate(out)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        detail = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
-        quarantine.append({"key": group, "reason": "invalid_merged_record", "detail": detail})
-        return None
-    counts["merged_samples"] += len(refs) > 1
-    counts["multi_source_samples"] += len(unique_sources) > 1
-    return record, image_bytes, source_keys
+    if canonical:
+        json_bytes = canonical_json(record)
+    else:
+        try:
+            model = GroundingRecord.model_validate(record)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            bucket.reject(group, "invalid_merged_record", f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
+            return None
+        json_bytes = model.to_json_bytes()
+        record = json.loads(json_bytes)
+        provenance = [(*prov[:3], item_pairs(it)) for prov, it in zip(provenance, model.items, strict=True)]
+    bucket.counts["merged_samples"] += len(refs) > 1
+    bucket.counts["multi_source_samples"] += len(unique_sources) > 1
+    return record, json_bytes, image_bytes, provenance
+
+
+__all__ = ["CORPUS_MANIFEST_SCHEMA", "SETS_FILE", "canonical_json", "merged_license", "write_bucket"]
