@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -14,7 +11,7 @@ from dataengine.converters import run_conversion
 from dataengine.errors import JobStateError
 from dataengine.fixtures.refcoco import build_refer
 from dataengine.runtime.jobs import JobFailedError
-from tests.fixtures.converters import assert_valid, output_files
+from tests.fixtures.converters import assert_valid, output_files, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -90,47 +87,36 @@ def test_resume_refuses_other_options(refer, tmp_path):
         _convert(refer, tmp_path / "out", workers=0, limit=4, resume=True)
 
 
-def test_cli_convert_prints_summary_and_writes_report(refer, tmp_path):
+def test_cli_convert_prints_summary_and_writes_report(refer, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
     out = tmp_path / "cli"
-    env = {**os.environ, "COLUMNS": "160"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "dataengine.cli.app",
-            "convert",
-            "refcoco",
-            "--input",
-            str(refer.input_path),
-            "--images",
-            str(refer.images_dir),
-            "--out",
-            str(out),
-            "--workers",
-            "0",
-            "--splits",
-            "train,val",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
+    args = [
+        "convert",
+        "refcoco",
+        "--input",
+        str(refer.input_path),
+        "--images",
+        str(refer.images_dir),
+        "--out",
+        str(out),
+        "--workers",
+        "0",
+        "--splits",
+        "train,val",
+    ]
+    code, stdout, stderr = run_cli(args, capsys)
+    assert code == 0, stderr
     report = json.loads((out / "convert_report.json").read_text())
-    assert "samples written" in result.stdout and "missing_annotation" not in result.stdout  # testB filtered
-    assert str(report["written_samples"]) in result.stdout
+    assert "samples written" in stdout and "missing_annotation" not in stdout  # testB filtered out
+    assert str(report["written_samples"]) in stdout
     assert report["options"]["splits"] == ["train", "val"]
     assert_valid(out)
 
 
-def test_cli_help_explains_every_layout():
-    result = subprocess.run(
-        [sys.executable, "-m", "dataengine.cli.app", "convert", "--help"],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-    assert result.returncode == 0
+def test_cli_help_explains_every_layout(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, stdout, _ = run_cli(["convert", "--help"], capsys)
+    assert code == 0
     for needle in (
         "refs(unc).p",
         "roborefit_<split>.json",
@@ -140,25 +126,33 @@ def test_cli_help_explains_every_layout():
         "image_sha256",
         "trajectory/*.json",
     ):
-        assert needle in result.stdout, needle
+        assert needle in stdout, needle
 
 
-def test_cli_missing_input_says_what_was_expected(tmp_path):
-    result = subprocess.run(
+def test_cli_missing_input_says_what_was_expected(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, _, stderr = run_cli(
+        ["convert", "roborefit", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 2
+    assert "does not exist" in stderr and "final_dataset" in stderr
+
+
+def test_cli_fixtures_writes_a_convertible_dataset(tmp_path, capsys):
+    code, stdout, _ = run_cli(["fixtures", "where2place", "--out", str(tmp_path / "fx"), "--n", "2"], capsys)
+    assert code == 0 and "dataengine convert where2place" in stdout
+    code, _, stderr = run_cli(
         [
-            sys.executable,
-            "-m",
-            "dataengine.cli.app",
             "convert",
-            "roborefit",
+            "where2place",
             "--input",
-            str(tmp_path / "nope"),
+            str(tmp_path / "fx" / "where2place"),
             "--out",
             str(tmp_path / "out"),
+            "--workers",
+            "0",
         ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        capsys,
     )
-    assert result.returncode == 2
-    assert "does not exist" in result.stderr and "final_dataset" in result.stderr
+    assert code == 0, stderr
+    assert_valid(tmp_path / "out")

@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 from dataengine.converters.base import Converter
+from dataengine.converters.llava_onevision import LlavaOneVisionConverter
+from dataengine.converters.pixmo_points import PixmoPointsConverter
 from dataengine.converters.refcoco import RefCocoConverter, RefCocoGConverter, RefCocoPlusConverter
+from dataengine.converters.robopoint import RoboPointConverter
 from dataengine.converters.roborefit import RoboRefItConverter
+from dataengine.converters.sharerobot import ShareRobotConverter
+from dataengine.converters.where2place import Where2PlaceConverter
 from dataengine.errors import InputError
 
 CONVERTERS: dict[str, type[Converter]] = {
@@ -12,6 +17,11 @@ CONVERTERS: dict[str, type[Converter]] = {
     "refcoco+": RefCocoPlusConverter,
     "refcocog": RefCocoGConverter,
     "roborefit": RoboRefItConverter,
+    "llava-onevision": LlavaOneVisionConverter,
+    "robopoint": RoboPointConverter,
+    "where2place": Where2PlaceConverter,
+    "pixmo-points": PixmoPointsConverter,
+    "sharerobot": ShareRobotConverter,
 }
 
 
