@@ -114,3 +114,22 @@ def test_unknown_backend_is_a_clear_error():
 
     with pytest.raises(RecipeError, match="unknown simulator backend"):
         get_backend("bullet")
+
+
+def test_recolouring_keeps_instructions_unambiguous(recipe):
+    catalog = load_catalog()
+    repainted = 0
+    for attempt in range(60):
+        try:
+            layout = sample_layout(recipe, catalog, np.random.default_rng([7, attempt]))
+        except AttemptFailed:
+            continue
+        pick = layout.pick
+        assert all((o.name, o.color) != (pick.name, pick.color) for o in layout.by_role("distractor"))
+        palette = recipe.task.randomization.object_palette
+        for obj in layout.objects:
+            asset = catalog.get(obj.asset_id)
+            if (obj.color, tuple(obj.rgba)) != (asset.color, tuple(asset.rgba)):
+                assert asset.recolor and tuple(palette[obj.color]) == tuple(obj.rgba)
+                repainted += 1
+    assert repainted > 0

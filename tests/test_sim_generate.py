@@ -174,3 +174,29 @@ def test_hugging_face_datasets_loads_episode_shards(demo_run):
     row = ds[0]
     assert row["episode.json"]["schema"] == "episode/v1"
     assert len(row["arrays.npz"]["action_joints"]) == row["episode.json"]["num_steps"]
+
+
+def test_depth_and_segmentation_members_agree_with_the_labels(tmp_path):
+    from dataengine.geometry import mask_bbox_xyxy
+
+    recipe_path = _small_recipe(tmp_path, episodes=1)
+    data = yaml.safe_load(recipe_path.read_text())
+    data["render"].update({"width": 64, "height": 64, "depth": True, "segmentation": True})
+    recipe_path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "depthseg"
+    generate(load_recipe(recipe_path), out, workers=0, rewriter="none", show_progress=False)
+    (sample,) = _samples(out)
+    record = EpisodeRecord.from_json_bytes(sample["episode.json"])
+    frames, arrays = load_npz(sample["frames.npz"]), load_npz(sample["arrays.npz"])
+    steps = record.num_steps
+    pick_index = [o.uid for o in record.layout.objects].index(record.task.pick_uid)
+    for c, cam in enumerate(("front", "wrist")):
+        assert frames[f"{cam}.depth_mm"].shape == (steps, 64, 64) and frames[f"{cam}.depth_mm"].dtype == np.uint16
+        seg = frames[f"{cam}.segmentation"]
+        assert seg.shape == (steps, 64, 64)
+        for t in range(0, steps, 7):
+            box = mask_bbox_xyxy(seg[t] == pick_index)
+            if box is None:
+                assert np.all(np.isnan(arrays["pick_box_xyxy"][t, c]))
+            else:
+                np.testing.assert_allclose(arrays["pick_box_xyxy"][t, c], box)

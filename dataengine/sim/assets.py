@@ -41,6 +41,7 @@ class AssetSpec(BaseModel):
     size: Literal["small", "medium", "large"]
     attributes: list[str] = Field(default_factory=list)
     split: Literal["seen", "unseen"] = "seen"
+    recolor: bool = Field(default=False, description="the task may repaint it from its colour palette")
     mass_kg: float = Field(default=0.08, gt=0)
     friction: float = Field(default=1.0, gt=0)
     shape: dict[str, Any] | None = None
@@ -151,14 +152,14 @@ def parts_half_extents(parts: list[Part]) -> tuple[float, float, float]:
     return (float(max(abs(lo[0]), hi[0])), float(max(abs(lo[1]), hi[1])), float(half[2]))
 
 
-def _asset_fields(asset: AssetSpec, uid: str, pose: Pose, rgba: Rgba | None) -> dict:
+def _asset_fields(asset: AssetSpec, uid: str, pose: Pose, rgba: Rgba | None, color: str | None = None) -> dict:
     """The SceneObject fields every asset kind copies from its catalog entry."""
     return {
         "uid": uid,
         "asset_id": asset.id,
         "name": asset.name,
         "category": asset.category,
-        "color": asset.color,
+        "color": color or asset.color,
         "rgba": rgba or asset.rgba,
         "size_label": asset.size,
         "attributes": list(asset.attributes),
@@ -169,7 +170,13 @@ def _asset_fields(asset: AssetSpec, uid: str, pose: Pose, rgba: Rgba | None) -> 
 
 
 def make_object(
-    asset: AssetSpec, uid: str, role: str, pose: Pose, base_dir: str, rgba: Rgba | None = None
+    asset: AssetSpec,
+    uid: str,
+    role: str,
+    pose: Pose,
+    base_dir: str,
+    rgba: Rgba | None = None,
+    color: str | None = None,
 ) -> SceneObject:
     """A scene object for an asset. Grasp: close across the narrower horizontal axis, at mid height."""
     if asset.kind == "container":
@@ -181,7 +188,7 @@ def make_object(
     grasp_width = min(width_x, width_y)
     grasp_height = float(np.clip(hz, MIN_GRASP_HEIGHT_M, max(2 * hz - 0.012, MIN_GRASP_HEIGHT_M)))
     return SceneObject(
-        **_asset_fields(asset, uid, pose, rgba),
+        **_asset_fields(asset, uid, pose, rgba, color),
         role=role,
         kind="object",
         parts=parts,

@@ -57,6 +57,16 @@ def choose_assets(
     return pick, container, distractors
 
 
+def _paint(recipe: SimRecipe, asset: AssetSpec, rng: np.random.Generator) -> tuple[str, tuple]:
+    """(colour name, RGBA): the catalog's, or for `recolor` assets sometimes one from the task's palette."""
+    spec = recipe.task.randomization
+    if not asset.recolor or not spec.object_palette or rng.random() >= spec.object_recolor_prob:
+        return asset.color, tuple(asset.rgba)
+    names = sorted(spec.object_palette)
+    name = names[int(rng.integers(len(names)))]
+    return name, tuple(spec.object_palette[name])
+
+
 def _place(rng, obj: SceneObject, region_x, region_y, yaw_range, placed: list[SceneObject], min_sep: float, z: float):
     """Try one random placement; None when it overlaps an already placed object."""
     x = float(rng.uniform(*region_x))
@@ -78,10 +88,17 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
     pick_asset, container_asset, distractor_assets = choose_assets(recipe, catalog, rng)
     origin = Pose(pos_m=(0.0, 0.0, top))
     container = make_container(container_asset, "container", origin)
-    pick = make_object(pick_asset, "obj_0", "pick", origin, catalog.base_dir)
-    distractors = [
-        make_object(a, f"obj_{i + 1}", "distractor", origin, catalog.base_dir) for i, a in enumerate(distractor_assets)
-    ]
+    pick_color, pick_rgba = _paint(recipe, pick_asset, rng)
+    pick = make_object(pick_asset, "obj_0", "pick", origin, catalog.base_dir, pick_rgba, pick_color)
+    distractors = []
+    for asset in distractor_assets:
+        color, rgba = _paint(recipe, asset, rng)
+        if (asset.name, color) == (pick.name, pick.color):  # keep instructions unambiguous
+            color, rgba = asset.color, asset.rgba
+            if (asset.name, color) == (pick.name, pick.color):
+                continue
+        uid = f"obj_{len(distractors) + 1}"
+        distractors.append(make_object(asset, uid, "distractor", origin, catalog.base_dir, rgba, color))
     placed: list[SceneObject] = []
     for obj in [container, pick, *distractors]:
         is_container = obj.kind == "container"

@@ -51,6 +51,8 @@ class RandomizationSpec(_Strict):
     table_rgbas: list[Rgba] = Field(min_length=1)
     table_textures: list[Literal["none", "checker", "grain", "noise"]] = Field(min_length=1)
     floor_rgbas: list[Rgba] = Field(min_length=1)
+    object_palette: dict[str, Rgba] = Field(default_factory=dict, description="colour name -> RGBA for repaints")
+    object_recolor_prob: float = Field(default=0.0, ge=0, le=1, description="chance a `recolor` asset is repainted")
     light_diffuse: tuple[float, float] = (0.45, 0.85)
     light_pos_jitter_m: float = 0.3
     camera_pos_jitter_m: float = 0.02
