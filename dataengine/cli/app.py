@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "dataengine.cli.sim_cmds",
     "dataengine.cli.rewrite_cmds",
     "dataengine.cli.train_cmds",
+    "dataengine.cli.lerobot_cmds",
     "dataengine.cli.usd_cmds",
     "dataengine.cli.demo",
 ]

@@ -1,0 +1,166 @@
+"""MP4 writing for exports and previews with PyAV, deterministic where the encoder allows.
+
+`VideoWriter` appends RGB frames (H, W, 3) uint8 to one MP4 stream at a fixed rate; frame k has presentation time
+k / fps, so a file holding several episodes back to back gives episode e the time range [from_s, from_s + T / fps).
+Determinism: RGB is converted to YUV 4:2:0 here (BT.601 limited range, the colour matrix decoders assume for
+untagged video) and copied into fully initialised frame planes (padding zeroed). PyAV's implicit swscale step and
+`from_ndarray` frames left bytes libx264 reads uninitialised, which gave different output when two encoders were open
+in one process. Plus one encoder thread, no wall-clock metadata and the muxer's bit-exact flag. The same frames then
+give the same bytes with the same PyAV/FFmpeg build. Codecs: `h264` (libx264, the default: fast on CPU, read
+everywhere) and `av1` (libsvtav1, LeRobot's own default; slower to encode). Both use yuv420p and a short GOP
+(LeRobot's `g=2`), so readers that seek by timestamp decode at most one extra frame.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from dataengine.errors import InputError, require
+
+CODECS = {"h264": "libx264", "av1": "libsvtav1"}
+CANONICAL_NAMES = {"h264": "h264", "av1": "av1"}  # what a reader reports as `codec.canonical_name`
+
+
+@dataclass(frozen=True)
+class VideoSettings:
+    """Encoder settings. `crf`: lower is closer to the source (h264 18 is visually lossless at 224 px)."""
+
+    codec: str = "h264"
+    crf: int = 18
+    gop: int = 2
+    pix_fmt: str = "yuv420p"
+
+    def __post_init__(self) -> None:
+        if self.codec not in CODECS:
+            raise InputError(f"unknown video codec {self.codec!r}; valid: {sorted(CODECS)}")
+        if not 0 <= self.crf <= 63:
+            raise InputError(f"crf must be in 0..63, got {self.crf}")
+
+    def encoder_options(self) -> dict[str, str]:
+        options = {"g": str(self.gop), "crf": str(self.crf)}
+        if self.codec == "h264":
+            options.update({"threads": "1", "preset": "veryfast"})
+        else:
+            options.update({"preset": "10", "svtav1-params": "lp=1"})
+        return options
+
+
+class VideoWriter:
+    """Frames in, one MP4 out (written to `path.tmp`, renamed on `close`)."""
+
+    def __init__(self, path: str | Path, fps: float, width: int, height: int, settings: VideoSettings) -> None:
+        require("av", "sim", "writing MP4 videos")
+        import av
+
+        if width % 2 or height % 2:
+            raise InputError(
+                f"{Path(path).name}: video frames must have an even width and height, got {width}x{height}"
+            )
+        if settings.codec == "av1":
+            os.environ.setdefault("SVT_LOG", "1")  # SVT-AV1 prints its banner on stderr otherwise
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self.frames = 0
+        self.width, self.height = width, height
+        self._container = av.open(str(self._tmp), "w", format="mp4", options={"fflags": "+bitexact"})
+        self._container.metadata.clear()
+        rate = int(fps) if float(fps).is_integer() else fps
+        self._stream = self._container.add_stream(CODECS[settings.codec], rate=rate, options=settings.encoder_options())
+        self._stream.width, self._stream.height = width, height
+        self._stream.pix_fmt = settings.pix_fmt
+        self._stream.codec_context.flags |= getattr(av.codec.context.Flags, "bitexact", 0)
+
+    def write(self, rgb: np.ndarray) -> None:
+
+        if rgb.shape != (self.height, self.width, 3) or rgb.dtype != np.uint8:
+            raise InputError(
+                f"{self.path.name}: frame {self.frames} is {rgb.shape} {rgb.dtype}, "
+                f"expected ({self.height}, {self.width}, 3) uint8"
+            )
+        frame = yuv420p_frame(rgb_to_yuv420p(rgb), self.width, self.height)
+        frame.pts = self.frames
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames += 1
+
+    def close(self) -> Path:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+        self._tmp.replace(self.path)
+        return self.path
+
+    def abort(self) -> None:
+        try:
+            self._container.close()
+        finally:
+            self._tmp.unlink(missing_ok=True)
+
+
+def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> planar YUV 4:2:0 as PyAV's (H * 3 / 2, W) layout: BT.601 limited range, chroma
+    averaged over 2x2 blocks."""
+    f = rgb.astype(np.float32)
+    r, g, b = f[..., 0], f[..., 1], f[..., 2]
+    y = 16.0 + 0.256788 * r + 0.504129 * g + 0.097906 * b
+    u = 128.0 - 0.148223 * r - 0.290993 * g + 0.439216 * b
+    v = 128.0 + 0.439216 * r - 0.367788 * g - 0.071427 * b
+    h, w = y.shape
+    u = u.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    v = v.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+
+    def to_u8(a: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+    return np.concatenate([to_u8(y), to_u8(u).reshape(h // 4, w), to_u8(v).reshape(h // 4, w)])
+
+
+def yuv420p_frame(yuv: np.ndarray, width: int, height: int):
+    """A PyAV yuv420p frame whose planes (row padding included) are fully written from `yuv` (H * 3 / 2, W)."""
+    import av
+
+    planes = [
+        yuv[:height],
+        yuv[height : height + height // 4].reshape(height // 2, width // 2),
+        yuv[height + height // 4 :].reshape(height // 2, width // 2),
+    ]
+    frame = av.VideoFrame(width, height, "yuv420p")
+    for plane, data in zip(frame.planes, planes, strict=True):
+        padded = np.zeros((data.shape[0], plane.line_size), np.uint8)
+        padded[:, : data.shape[1]] = data
+        plane.update(padded.tobytes())
+    return frame
+
+
+def read_video_rgb(path: str | Path) -> np.ndarray:
+    """Every frame of an MP4 as (N, H, W, 3) uint8 (tests and previews; readers use their own decoders)."""
+    require("av", "sim", "reading MP4 videos")
+    import av
+
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
+def video_info(path: str | Path, fps: float, settings: VideoSettings) -> dict:
+    """The `info` block LeRobot keeps per video feature (as its `get_video_info` reports it)."""
+    require("av", "sim", "reading MP4 videos")
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return {
+            "video.height": stream.height,
+            "video.width": stream.width,
+            "video.codec": stream.codec.canonical_name,
+            "video.pix_fmt": stream.pix_fmt,
+            "video.is_depth_map": False,
+            "video.fps": int(fps),
+            "video.channels": 3,
+            "has_audio": False,
+        }
