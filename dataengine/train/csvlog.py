@@ -30,11 +30,20 @@ class CsvLog:
             csv.DictWriter(fh, self.columns, extrasaction="ignore").writerow(clean)
 
 
-class TensorBoard:
-    """Scalars to TensorBoard when available; silently off otherwise (CSV is the record)."""
+class NullLog:
+    """What ranks other than 0 log to."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def write(self, row: dict) -> None:
+        pass
+
+
+class TensorBoard:
+    """Scalars to TensorBoard when available; silently off otherwise (CSV is the record). `None`: off."""
+
+    def __init__(self, log_dir: Path | None) -> None:
         self.writer = None
+        if log_dir is None:
+            return
         try:
             from torch.utils.tensorboard import SummaryWriter
 

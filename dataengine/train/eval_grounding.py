@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import defaultdict
 
@@ -20,6 +21,7 @@ import torch
 from dataengine.errors import InputError
 from dataengine.geometry import box_iou, coco_segmentation_to_mask, point_in_mask
 from dataengine.train.collate import Collator, to_device
+from dataengine.train.grounding_data import count_item_units
 from dataengine.train.shard_index import ShardEntry
 from dataengine.train.streams import ShardStream, StreamLoader
 
@@ -80,7 +82,10 @@ def evaluate_grounding(
     trace_tolerance: float,
     batch_size: int = 8,
 ) -> dict:
-    """Accuracy over up to `max_samples` held-out samples (one item each, in shard order)."""
+    """Accuracy over up to `max_samples` held-out items (every usable item of each record, in shard order)."""
+    entries = count_item_units([copy.copy(e) for e in entries], units)
+    if not entries:
+        return {"grounding_samples": 0}
     stream = ShardStream(entries, units, shuffle_buffer=1, shuffle_shards=False, epochs=1, rank=0, world_size=1)
     loader = StreamLoader(stream, batch_size, Collator(encoder, for_generation=True))
     style = units.style

@@ -90,7 +90,10 @@ class GroundingUnits:
 
     def item(self, prepared: _Prepared, unit: int, epoch: int) -> dict:
         record = prepared.record
-        index = prepared.items[stable_index(len(prepared.items), "visit", record.key, epoch, self.seed)]
+        if self.with_targets:  # evaluation: unit u is the record's u-th usable item (see `count_item_units`)
+            index = prepared.items[unit]
+        else:  # training: one item per visit, chosen from (key, epoch, seed)
+            index = prepared.items[stable_index(len(prepared.items), "visit", record.key, epoch, self.seed)]
         item = record.items[index]
         width, height = record.image.width, record.image.height
         if isinstance(item, VqaItem):
@@ -124,3 +127,26 @@ class GroundingUnits:
                 "meta": item.meta,
             }
         return out
+
+
+def count_item_units(entries: list[ShardEntry], units: GroundingUnits) -> list[ShardEntry]:
+    """Evaluation streams score every usable item: one unit per item (reads each record once; eval sets are small)."""
+    from dataengine.train.shard_index import ShardReader
+    from dataengine.train.streams import SkipSample
+
+    reader = ShardReader(entries)
+    try:
+        for s, entry in enumerate(entries):
+            counts = []
+            for j in range(len(entry)):
+                if entry.units and entry.units[j] == 0:
+                    counts.append(0)
+                    continue
+                try:
+                    counts.append(len(units.prepare(reader.read(s, j)).items))
+                except (SkipSample, RecordError, ValueError):
+                    counts.append(0)
+            entry.units = counts
+    finally:
+        reader.close()
+    return [e for e in entries if sum(e.units)]

@@ -22,6 +22,7 @@ import torch
 
 from dataengine.errors import JobStateError
 from dataengine.train.checkpoint import (
+    checkpoint_dir,
     list_checkpoints,
     load_model_weights,
     load_optimizer,
@@ -29,9 +30,16 @@ from dataengine.train.checkpoint import (
     save_checkpoint,
 )
 from dataengine.train.collate import to_device
-from dataengine.train.csvlog import CsvLog, TensorBoard
+from dataengine.train.csvlog import CsvLog, NullLog, TensorBoard
 from dataengine.train.data import TrainData, build_data
 from dataengine.train.diagnostics import GradientConflict
+from dataengine.train.distributed import (
+    average_gradients,
+    barrier,
+    broadcast_parameters,
+    gather_objects,
+    init_distributed,
+)
 from dataengine.train.models.policy import ActionSpace, DualSystemPolicy, build_policy
 from dataengine.train.recipe import StageConfig, TrainRecipe
 
@@ -89,17 +97,28 @@ class Trainer:
     def __init__(self, recipe: TrainRecipe, run_dir: Path, data_root: Path | None = None, device: str | None = None):
         self.recipe, self.run_dir, self.data_root = recipe, Path(run_dir), data_root
         self.device = resolve_device(device or recipe.device)
+        self.dist = init_distributed(self.device.type)
+        if self.dist.active and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.dist.local_rank)
+            torch.cuda.set_device(self.device)
         if self.device.type == "cpu" and recipe.cpu_threads:
             torch.set_num_threads(recipe.cpu_threads)  # small models run faster on one thread than on two
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self._check_run_file()
+        if self.dist.main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._check_run_file()
         torch.manual_seed(recipe.seed)
         space = ActionSpace(chunk_size=recipe.data.chunk_size)
         self.policy, self.encoder = build_policy(recipe.model, space, recipe.data.image_size)
         self.policy.to(self.device)
+        broadcast_parameters(self.policy, self.dist)
         r = recipe
         need_grounding = r.stage1.steps > 0 or (r.stage2.steps > 0 and r.stage2.spatial_loss_weight > 0)
-        self.data: TrainData = build_data(r, self.encoder, data_root, self.run_dir, need_grounding, r.stage2.steps > 0)
+        for turn in (True, False):  # rank 0 first: it computes and saves normalization statistics the others read
+            if self.dist.main == turn:
+                self.data: TrainData = build_data(
+                    r, self.encoder, data_root, self.run_dir, need_grounding, r.stage2.steps > 0
+                )
+            barrier(self.dist)
         self.autocast = (
             torch.autocast("cuda", dtype=torch.bfloat16) if self.device.type == "cuda" else contextlib.nullcontext()
         )
@@ -127,17 +146,25 @@ class Trainer:
         }
 
     def _save(self, step: int, stage: int, stage_step: int, optimizer, scheduler) -> Path:
+        """Rank 0 writes the checkpoint with every rank's loader positions; all ranks return its path."""
+        loaders = gather_objects(self._loaders_state(), self.dist)
         state = {
             "step": step,
             "stage": stage,
             "stage_step": stage_step,
-            "loaders": self._loaders_state(),
+            "loaders": loaders[0],
+            "loaders_by_rank": loaders,
+            "world_size": self.dist.world,
             "data": self.data.paths,
         }
-        return save_checkpoint(
-            self.run_dir, step, self.policy, optimizer, scheduler, state, self.recipe.to_yaml(),
-            self.data.stats, self.recipe.keep_checkpoints,
-        )  # fmt: skip
+        path = checkpoint_dir(self.run_dir, step)
+        if self.dist.main:
+            path = save_checkpoint(
+                self.run_dir, step, self.policy, optimizer, scheduler, state, self.recipe.to_yaml(),
+                self.data.stats, self.recipe.keep_checkpoints,
+            )  # fmt: skip
+        barrier(self.dist)
+        return path
 
     # --- the loop --------------------------------------------------------------------------------------------
     def run(self, resume: bool = True) -> TrainResult:
@@ -150,15 +177,26 @@ class Trainer:
             ckpt = existing[-1]
             state = read_state(ckpt)
             load_model_weights(ckpt, self.policy, self.device)
+            saved_world = state.get("world_size", 1)
+            if saved_world != self.dist.world:
+                raise JobStateError(
+                    f"{ckpt} was written by {saved_world} process(es); resume it with the same number, "
+                    f"not {self.dist.world}"
+                )
+            loaders = state.get("loaders_by_rank", [state["loaders"]])[self.dist.rank]
             for name, loader in (("grounding", self.data.grounding), ("actions", self.data.actions)):
-                if loader is not None and name in state["loaders"]:
-                    loader.load_state_dict(state["loaders"][name])
+                if loader is not None and name in loaders:
+                    loader.load_state_dict(loaders[name])
             start_stage, start_stage_step, step = state["stage"], state["stage_step"], state["step"]
             result.resumed_from = step
             log.info("resuming from %s (stage %d, step %d)", ckpt.name, start_stage, step)
-        train_log = CsvLog(self.run_dir / "logs" / "train.csv", TRAIN_COLUMNS, step if existing else None)
-        diag_log = CsvLog(self.run_dir / "logs" / "gradient_conflict.csv", DIAG_COLUMNS, step if existing else None)
-        board = TensorBoard(self.run_dir / "logs" / "tensorboard")
+        if self.dist.main:
+            train_log = CsvLog(self.run_dir / "logs" / "train.csv", TRAIN_COLUMNS, step if existing else None)
+            diag_log = CsvLog(self.run_dir / "logs" / "gradient_conflict.csv", DIAG_COLUMNS, step if existing else None)
+            board = TensorBoard(self.run_dir / "logs" / "tensorboard")
+        else:
+            train_log = diag_log = NullLog()
+            board = TensorBoard(None)
         try:
             for stage, cfg in stages:
                 if stage < start_stage or cfg.steps == 0:
@@ -234,6 +272,7 @@ class Trainer:
                 diag_log.write({"step": step + 1, **metrics})
                 board.scalars(step + 1, {f"diag/{k}": v for k, v in metrics.items()})
             params = [p for group in optimizer.param_groups for p in group["params"]]
+            average_gradients(params, self.dist)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             optimizer.step()
             scheduler.step()
@@ -282,8 +321,9 @@ def train(
     """Train both stages of a recipe into `out_dir` (resuming from its latest checkpoint), then evaluate."""
     trainer = Trainer(recipe, Path(out_dir), Path(data_root) if data_root else None, device)
     result = trainer.run(resume=resume)
-    if evaluate:
+    if evaluate and trainer.dist.main:
         from dataengine.train.evaluate import evaluate_trainer
 
         result.metrics = evaluate_trainer(trainer, result)
+    barrier(trainer.dist)
     return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -12,6 +14,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dataengine.errors import InputError, RecipeError
+
+_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 class _Strict(BaseModel):
@@ -157,8 +161,29 @@ class TrainRecipe(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
+def _expand_env(value: Any, where: str, path: Path) -> Any:
+    """`${NAME}` / `${NAME:-default}` in strings -> the environment variable (an unset one without default fails)."""
+    if isinstance(value, dict):
+        return {k: _expand_env(v, f"{where}.{k}" if where else str(k), path) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, f"{where}[{i}]", path) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise RecipeError(f"{path}: {where} uses ${{{name}}}, which is not set in the environment")
+
+    return _VAR_RE.sub(substitute, value)
+
+
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainRecipe:
-    """Read and validate a training recipe; errors name the file and the offending key."""
+    """Read and validate a training recipe (`${VAR}` expands from the environment); errors name the file and the
+    offending key."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -168,6 +193,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Tr
         raise RecipeError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise RecipeError(f"{path}: a training recipe is a mapping of keys")
+    data = _expand_env(data, "", path)
     data.setdefault("recipe_dir", str(path.resolve().parent))
     for dotted, value in (overrides or {}).items():
         node = data
