@@ -18,6 +18,7 @@ tree: the build, Ray's raylet/GCS and every worker, sampled every 50 ms):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -158,10 +159,8 @@ def raw_tar_copy(sources: dict[str, Path], out: Path) -> tuple[float, int, int]:
 def _tree_rss(proc: psutil.Process) -> int:
     total = 0
     for p in [proc, *proc.children(recursive=True)]:
-        try:
+        with contextlib.suppress(psutil.Error):
             total += p.memory_info().rss
-        except psutil.Error:
-            pass
     return total
 
 
@@ -169,16 +168,18 @@ def measured_build(recipe: Path, out: Path, workers: int) -> dict:
     """Run `dataengine build` in a fresh process; wall time and peak RSS of its process tree."""
     cmd = [sys.executable, "-m", "dataengine.cli.app", "build", str(recipe), "--out", str(out)]
     cmd += ["--workers", str(workers)]
-    peak = 0
+    peak = peak_driver = 0
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_driver
         while not stop.is_set():
             peak = max(peak, _tree_rss(ps))
+            with contextlib.suppress(psutil.Error):
+                peak_driver = max(peak_driver, ps.memory_info().rss)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -191,7 +192,13 @@ def measured_build(recipe: Path, out: Path, workers: int) -> dict:
         raise SystemExit(f"build failed:\n{output.decode()[-3000:]}")
     stats = json.loads((out / "stats.json").read_text())
     timing = json.loads((out / "_state" / "timing.json").read_text())
-    return {"seconds": seconds, "build_seconds": timing["seconds"], "peak_rss": peak, "stats": stats}
+    return {
+        "seconds": seconds,
+        "build_seconds": timing["seconds"],
+        "peak_rss": peak,
+        "peak_driver_rss": peak_driver,
+        "stats": stats,
+    }
 
 
 def main() -> None:
@@ -217,7 +224,8 @@ def main() -> None:
         s = build["stats"]
         print(
             f"{label}: {s['pairs']:,} pairs, {s['samples']:,} samples, {s['bytes'] / 1e9:.2f} GB in "
-            f"{build['seconds']:.1f}s (build {build['build_seconds']:.1f}s); peak RSS {build['peak_rss'] / 2**20:,.0f} MiB",
+            f"{build['seconds']:.1f}s (build {build['build_seconds']:.1f}s); peak RSS {build['peak_rss'] / 2**20:,.0f} "
+            f"MiB (driver {build['peak_driver_rss'] / 2**20:,.0f} MiB)",
             flush=True,
         )
         if label == "big":
@@ -247,6 +255,8 @@ def main() -> None:
         "peak_rss_small_mib": round(small["peak_rss"] / 2**20),
         "small_pairs": small["stats"]["pairs"],
         "memory_ratio_big_over_small": round(big["peak_rss"] / small["peak_rss"], 3),
+        "peak_driver_rss_big_mib": round(big["peak_driver_rss"] / 2**20),
+        "peak_driver_rss_small_mib": round(small["peak_driver_rss"] / 2**20),
         "workers": args.workers,
     }
     print(json.dumps(summary, indent=1))

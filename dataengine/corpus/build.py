@@ -4,7 +4,7 @@ Phases, each a fixed list of tasks with completion markers (`runtime.jobs.run_ta
 crash at any moment yields the bytes an uninterrupted build would have:
 1. inputs: converted shards are used as they are; raw inputs and fixtures are converted into the cache;
 2. scan (`scan.py`): one task per input shard reads the records' JSON into item rows;
-3. plan (`plan.py`): filters, holdouts, dedup and quotas on lazy Polars frames -> `plan.parquet`;
+3. plan (`plan.py`): filters, holdouts, dedup and quotas, one hash-range partition at a time -> `selected-*.parquet`;
 4. write (`write.py`): one task per hash bucket writes the final shards;
 5. finish (`finalize.py`): manifest, stats, quarantine, recipe lock and dataset card.
 """
@@ -231,6 +231,7 @@ def _write(ctx: BuildContext, summary: PlanSummary) -> list[dict]:
         "max_image_side": recipe.max_image_side,
         "output_split": recipe.output_split,
     }
+    payload.update(n_buckets=summary.n_buckets, n_partitions=summary.n_partitions)
     tasks = [Task(f"{recipe.output_split}-{b:05d}", {**payload, "bucket": b}) for b in range(summary.n_buckets)]
     fingerprint = _digest({"recipe": ctx.loaded.sha256, "inputs": ctx.inputs, "plan": summary.to_dict()})
     started, planned = time.monotonic(), max(1, summary.pairs)

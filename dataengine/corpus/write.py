@@ -123,7 +123,7 @@ def write_bucket(task: Task, out_dir: Path) -> dict:
     plan_dir = Path(p["plan_dir"])
     sets = json.loads((plan_dir / SETS_FILE).read_text(encoding="utf-8"))
     clean_task_outputs(out_dir, task.task_id)
-    rows = read_bucket(plan_dir, p["bucket"]).select(_PLAN_COLUMNS)
+    rows = read_bucket(plan_dir, p["bucket"], p["n_buckets"], p["n_partitions"]).select(_PLAN_COLUMNS)
     inputs = _Inputs(sets["shards"])
     bucket = _Bucket()
     writer = ShardWriter(out_dir, task.task_id, max_samples=p["max_samples"], max_bytes=p["max_bytes"])
