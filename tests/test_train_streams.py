@@ -49,10 +49,10 @@ def make_stream(shard_dir, **kw) -> ShardStream:
     return ShardStream(entries, KeyUnits(), **kw)
 
 
-@pytest.mark.parametrize("world,workers", [(1, 2), (2, 1), (2, 2), (3, 3)])
+@pytest.mark.parametrize("world,workers", [(1, 2), (2, 1), (2, 2), (9, 1), (5, 2)])
 def test_ranks_and_workers_partition_one_epoch(shard_dir, world, workers):
     """Every unit of the epoch is read exactly once across all ranks and workers (8 shards: whole-shard split
-    for <= 8 slots, every-n-th-sample split for 9 slots)."""
+    for <= 8 slots, every-n-th-sample split for 9 and 10 slots)."""
     expected = [*sorted(f"s{i:04d}/{u}" for i in range(30) for u in range(2)), "t0000/0", "t0000/1"]
     seen: list[str] = []
     for rank in range(world):

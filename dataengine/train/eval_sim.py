@@ -28,6 +28,8 @@ from dataengine.train.normalization import Normalizer
 
 log = logging.getLogger(__name__)
 
+LIFT_M = 0.03  # the pick object counts as lifted when it rises this far above its start height
+
 
 def evaluate_in_sim(
     policy,
@@ -48,8 +50,7 @@ def evaluate_in_sim(
     from dataengine.sim.assets import load_catalog
     from dataengine.sim.backends import get_backend
     from dataengine.sim.language import base_instruction, relation_for
-    from dataengine.sim.predicates import check_success
-    from dataengine.sim.render import draw_look, encode_jpeg
+    from dataengine.sim.render import draw_look
     from dataengine.sim.search import EpisodeNotFound, find_episode, look_seed
     from dataengine.sim.spec import load_recipe
 
@@ -58,8 +59,6 @@ def evaluate_in_sim(
     camera = camera or sim.render.cameras[0]
     backend = get_backend(sim.backend)
     catalog = load_catalog(sim.catalogs or None)
-    collate = Collator(encoder)
-    closed_m, open_m = normalizer.gripper_targets_m()
     results, reasons = [], Counter()
     was_training = policy.training
     policy.eval()
@@ -74,43 +73,16 @@ def evaluate_in_sim(
             backend.load(layout, control_hz=sim.control_hz, quality=sim.render.quality)
             backend.apply_look(draw_look(sim, layout, np.random.default_rng(look_seed(sim.seed, index))))
             backend.reset()
-            prompt = prompt_for(base_instruction(layout, relation_for(layout, sim.task.relation_by_container)),
-                                spatial_prompt)  # fmt: skip
+            instruction = base_instruction(layout, relation_for(layout, sim.task.relation_by_container))
             gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
-            steps, success, reason = 0, False, "timeout"
-            while steps < max_steps and not success:
-                rgb = backend.render(camera).rgb
-                image = Image.open(io.BytesIO(encode_jpeg(rgb, sim.render.jpeg_quality))).convert("RGB")
-                image = image.resize((image_size, image_size), Image.BILINEAR)
-                reading = backend.robot()
-                item = {
-                    "image": encoder.prepare_image(image),
-                    "prompt": prompt,
-                    "state": normalizer.state(reading.arm_qpos_rad, reading.gripper_opening_m),
-                    "actions": np.zeros((policy.space.chunk_size, policy.space.action_dim), np.float32),
-                }
-                chunk = policy.predict_actions(to_device(collate([item]), device), gen)[0].float().cpu().numpy()
-                deltas, close = normalizer.unnormalize_actions(chunk)
-                for k in range(min(execute_steps, max_steps - steps)):
-                    arm = backend.robot().arm_qpos_rad
-                    backend.set_joint_targets(arm + deltas[k], closed_m if close[k] else open_m)
-                    backend.step(1)
-                    steps += 1
-                    failure = check_success(backend, layout)
-                    if failure is None:
-                        success, reason = True, "success"
-                        break
-                    if not np.all(np.isfinite(backend.get_state().qpos)):
-                        reason = "physics_unstable"
-                        steps = max_steps
-                        break
-                else:
-                    reason = failure or reason
-            if not success and reason != "physics_unstable":
-                reason = f"timeout_{reason}"
+            episode = _rollout(
+                policy, encoder, normalizer, backend, layout, prompt_for(instruction, spatial_prompt), gen, device,
+                camera, image_size, sim.render.jpeg_quality, max_steps, execute_steps,
+            )  # fmt: skip
+            reason = episode["outcome"]
             reasons[reason] += 1
-            results.append({"episode": index, "success": success, "steps": steps})
-            log.info("sim episode %d: %s after %d steps", index, "success" if success else reason, steps)
+            results.append({"episode": index, **episode})
+            log.info("sim episode %d: %s after %d steps", index, reason, episode["steps"])
     finally:
         policy.train(was_training)
         backend.close()
@@ -119,7 +91,61 @@ def evaluate_in_sim(
         "sim_recipe": str(sim_recipe_path),
         "sim_episodes": n,
         "sim_success_rate": sum(r["success"] for r in results) / n if n else float("nan"),
+        "sim_lift_rate": sum(r["lifted"] for r in results) / n if n else float("nan"),
+        "sim_mean_min_tool_to_pick_m": float(np.mean([r["min_tool_to_pick_m"] for r in results])) if n else None,
         "sim_outcomes": dict(sorted(reasons.items())),
         "sim_seed": sim.seed,
         "sim_wall_s": round(time.perf_counter() - t0, 2),
+    }
+
+
+def _rollout(
+    policy, encoder, normalizer, backend, layout, prompt, gen, device, camera, image_size, jpeg_quality,
+    max_steps, execute_steps,
+) -> dict:  # fmt: skip
+    """One closed-loop episode from the backend's current (reset) state. Also tracks progress short of success:
+    the closest the tool came to the pick object and whether the object was lifted."""
+    from dataengine.sim.predicates import check_success
+    from dataengine.sim.render import encode_jpeg
+
+    collate = Collator(encoder)
+    closed_m, open_m = normalizer.gripper_targets_m()
+    pick = layout.pick.uid
+    start_z = float(backend.object_pose(pick)[0][2])
+    steps, outcome, failure = 0, None, "not_started"
+    min_dist, lifted = float("inf"), False
+    while steps < max_steps and outcome is None:
+        rgb = backend.render(camera).rgb
+        image = Image.open(io.BytesIO(encode_jpeg(rgb, jpeg_quality))).convert("RGB")
+        image = image.resize((image_size, image_size), Image.BILINEAR)
+        reading = backend.robot()
+        item = {
+            "image": encoder.prepare_image(image),
+            "prompt": prompt,
+            "state": normalizer.state(reading.arm_qpos_rad, reading.gripper_opening_m),
+            "actions": np.zeros((policy.space.chunk_size, policy.space.action_dim), np.float32),
+        }
+        chunk = policy.predict_actions(to_device(collate([item]), device), gen)[0].float().cpu().numpy()
+        deltas, close = normalizer.unnormalize_actions(chunk)
+        for k in range(min(execute_steps, max_steps - steps)):
+            arm = backend.robot().arm_qpos_rad
+            backend.set_joint_targets(arm + deltas[k], closed_m if close[k] else open_m)
+            backend.step(1)
+            steps += 1
+            if not np.all(np.isfinite(backend.get_state().qpos)):
+                outcome = "physics_unstable"
+                break
+            pos = backend.object_pose(pick)[0]
+            min_dist = min(min_dist, float(np.linalg.norm(backend.robot().tool_pos_m - pos)))
+            lifted = lifted or float(pos[2]) - start_z > LIFT_M
+            failure = check_success(backend, layout)
+            if failure is None:
+                outcome = "success"
+                break
+    return {
+        "success": outcome == "success",
+        "outcome": outcome or f"timeout_{failure}",
+        "steps": steps,
+        "min_tool_to_pick_m": round(min_dist, 4),
+        "lifted": lifted,
     }
