@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "dataengine.cli.rewrite_cmds",
     "dataengine.cli.train_cmds",
     "dataengine.cli.lerobot_cmds",
+    "dataengine.cli.sim_outputs_cmds",
     "dataengine.cli.usd_cmds",
     "dataengine.cli.demo",
 ]

@@ -50,6 +50,7 @@ LAYOUTS: dict[str, str] = {
         "points | affordance{x, y, width, height}}, image paths relative to <kind>/images/. A file named "
         "test.json gives split test, others train."
     ),
+    "sim-frames": "--input: a `dataengine sim generate` output folder (episode/v1 shards with rendered frames).",
 }
 
 

@@ -11,6 +11,7 @@ from dataengine.converters.roborefit import RoboRefItConverter
 from dataengine.converters.sharerobot import ShareRobotConverter
 from dataengine.converters.where2place import Where2PlaceConverter
 from dataengine.errors import InputError
+from dataengine.sim.grounding_source import SimFramesConverter
 
 CONVERTERS: dict[str, type[Converter]] = {
     "refcoco": RefCocoConverter,
@@ -22,6 +23,7 @@ CONVERTERS: dict[str, type[Converter]] = {
     "where2place": Where2PlaceConverter,
     "pixmo-points": PixmoPointsConverter,
     "sharerobot": ShareRobotConverter,
+    "sim-frames": SimFramesConverter,
 }
 
 

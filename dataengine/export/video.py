@@ -83,7 +83,7 @@ class VideoWriter:
                 f"{self.path.name}: frame {self.frames} is {rgb.shape} {rgb.dtype}, "
                 f"expected ({self.height}, {self.width}, 3) uint8"
             )
-        frame = yuv420p_frame(rgb_to_yuv420p(rgb), self.width, self.height)
+        frame = yuv420p_frame(rgb_to_yuv420p(rgb))
         frame.pts = self.frames
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
@@ -103,9 +103,9 @@ class VideoWriter:
             self._tmp.unlink(missing_ok=True)
 
 
-def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> planar YUV 4:2:0 as PyAV's (H * 3 / 2, W) layout: BT.601 limited range, chroma
-    averaged over 2x2 blocks."""
+def rgb_to_yuv420p(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(H, W, 3) uint8 RGB (H, W even) -> the Y (H, W), U and V (H/2, W/2) uint8 planes: BT.601 limited range,
+    chroma averaged over 2x2 blocks."""
     f = rgb.astype(np.float32)
     r, g, b = f[..., 0], f[..., 1], f[..., 2]
     y = 16.0 + 0.256788 * r + 0.504129 * g + 0.097906 * b
@@ -118,18 +118,14 @@ def rgb_to_yuv420p(rgb: np.ndarray) -> np.ndarray:
     def to_u8(a: np.ndarray) -> np.ndarray:
         return np.clip(np.rint(a), 0, 255).astype(np.uint8)
 
-    return np.concatenate([to_u8(y), to_u8(u).reshape(h // 4, w), to_u8(v).reshape(h // 4, w)])
+    return to_u8(y), to_u8(u), to_u8(v)
 
 
-def yuv420p_frame(yuv: np.ndarray, width: int, height: int):
-    """A PyAV yuv420p frame whose planes (row padding included) are fully written from `yuv` (H * 3 / 2, W)."""
+def yuv420p_frame(planes: tuple[np.ndarray, np.ndarray, np.ndarray]):
+    """A PyAV yuv420p frame whose planes (row padding included) are fully written from (Y, U, V)."""
     import av
 
-    planes = [
-        yuv[:height],
-        yuv[height : height + height // 4].reshape(height // 2, width // 2),
-        yuv[height + height // 4 :].reshape(height // 2, width // 2),
-    ]
+    height, width = planes[0].shape
     frame = av.VideoFrame(width, height, "yuv420p")
     for plane, data in zip(frame.planes, planes, strict=True):
         padded = np.zeros((data.shape[0], plane.line_size), np.uint8)

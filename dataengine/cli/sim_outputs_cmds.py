@@ -1,0 +1,67 @@
+"""`dataengine sim to-grounding | preview | bench`: what generated episodes become (docs/sim_outputs.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dataengine.runtime.logs import console
+
+
+def _camera_list(value: str | None) -> list[str] | None:
+    return [c.strip() for c in value.split(",") if c.strip()] if value else None
+
+
+def to_grounding(
+    path: Path = typer.Argument(..., help="Directory of episode/v1 shards (`dataengine sim generate` output)."),
+    out: Path = typer.Option(..., "--out", help="Output folder of grounding/v1 shards + manifest.parquet."),
+    frames_per_episode: int = typer.Option(4, "--frames-per-episode", min=1, help="Frames per episode and camera."),
+    cameras: str | None = typer.Option(None, "--cameras", help="Comma-separated cameras (default: all)."),
+    workers: int | None = typer.Option(None, "--workers", min=0, help="Parallel tasks (0 = inline, no Ray)."),
+    ray_address: str | None = typer.Option(None, "--ray-address", help="Join a running Ray cluster."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+) -> None:
+    """Box, point and trace QA (grounding/v1) from rendered frames, where the target is visible enough."""
+    from dataengine.runtime.logs import setup_logging
+    from dataengine.sim.to_grounding import to_grounding as run
+
+    setup_logging()
+    report = run(
+        path, out, frames_per_episode=frames_per_episode, cameras=_camera_list(cameras), workers=workers,
+        ray_address=ray_address, resume=resume,
+    )  # fmt: skip
+    tasks = ", ".join(f"{k} {v}" for k, v in report["items_by_task"].items()) or "none"
+    console.print(
+        f"{report['samples']} samples, {report['pairs']} pairs ({tasks}) from {report['episodes']} episodes -> {out}",
+        highlight=False,
+    )
+    for reason, count in report["skipped"].items():
+        console.print(f"  left out {reason}: {count}", highlight=False)
+    console.print(f"check: dataengine validate {out}", highlight=False)
+
+
+def preview(
+    path: Path = typer.Argument(..., help="Directory of episode/v1 shards."),
+    out: Path = typer.Option(..., "--out", help="FILE.gif or FILE.mp4."),
+    episode: str | None = typer.Option(None, "--episode", help="Episode key (default: the first episode)."),
+    labels: bool = typer.Option(False, "--labels", help="Draw boxes, grasp/place points and the tool trace."),
+    cameras: str | None = typer.Option(None, "--cameras", help="Comma-separated cameras (default: all)."),
+    stride: int = typer.Option(1, "--stride", min=1, help="Keep every N-th step."),
+) -> None:
+    """A video of one episode, cameras side by side, for eyeballing a run in seconds."""
+    from dataengine.inspect.sim_preview import preview_episode
+
+    result = preview_episode(path, episode, out, labels=labels, cameras=_camera_list(cameras), stride=stride)
+    console.print(
+        f"{result['episode']}: {result['frames']} frames ({', '.join(result['cameras'])}) at "
+        f"{result['fps']:g} fps -> {out}",
+        highlight=False,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    from dataengine.cli.groups import sim_app
+
+    sim_app.command("to-grounding")(to_grounding)
+    sim_app.command("preview")(preview)
