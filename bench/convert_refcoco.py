@@ -99,6 +99,7 @@ def main() -> None:
         reports = {}
         for round_ in range(args.repeat):
             for name in times:
+                os.sync()  # start every measurement with no dirty pages from the previous one
                 before = load()
                 if name == "tar_copy":
                     target = args.work / "baseline.tar"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from itertools import chain
 
 import numpy as np
 
@@ -178,7 +179,7 @@ def mask_crop_inner_point(mask: np.ndarray, box_xyxy: Sequence[float] | None = N
 
 # --- inner points of COCO polygons, batched ----------------------------------------------------------------
 
-INNER_POINT_GRID = 16  # coarse cells along an object's longer side
+INNER_POINT_GRID = 12  # coarse cells along an object's longer side
 INNER_POINT_CLEARANCE_PX = 1.5  # a candidate this far inside every polygon edge is inside the pycocotools mask
 
 
@@ -212,9 +213,10 @@ def polygon_inner_points(objects: Sequence[tuple[list, int, int]], grid: int = I
     py = np.minimum(np.floor(batch.y0 + (rows + 0.5) * batch.scale), batch.y1 - 1) + 0.5
     inside, clearance = batch.inside_clearance(px, py)
     accept = has_area & ((batch.scale == 1.0) | (inside & (clearance >= INNER_POINT_CLEARANCE_PX)))
+    rounded = np.stack([px, py], axis=1).round(COORD_DECIMALS).tolist()
     for n, obj in enumerate(batch.object_index):
         if accept[n]:
-            results[obj] = round_coords([px[n], py[n]])
+            results[obj] = rounded[n]
         else:
             results[obj] = _exact_polygon_inner_point(batch.object_polygons(n), *batch.crop(n))
     return results
@@ -224,46 +226,53 @@ class _PolygonBatch:
     """The valid polygons of many objects as flat vertex arrays, with each object's crop and coarse scale."""
 
     def __init__(self, objects, grid: int) -> None:
-        self.polygons: list[list[float]] = []
-        owners, crops, self.object_index, self._object_slices = [], [], [], []
+        polygons, owners, sizes = [], [], []
         for obj, (segmentation, height, width) in enumerate(objects):
-            polys = [p for p in segmentation if len(p) >= 6 and len(p) % 2 == 0 and math.isfinite(sum(p))]
-            if not polys:
-                continue
-            xs = [v for p in polys for v in p[0::2]]
-            ys = [v for p in polys for v in p[1::2]]
-            x0, y0 = max(0, math.floor(min(xs))), max(0, math.floor(min(ys)))
-            x1, y1 = min(int(width), math.ceil(max(xs)) + 1), min(int(height), math.ceil(max(ys)) + 1)
-            if x1 <= x0 or y1 <= y0:
-                continue
-            n = len(self.object_index)
-            self.object_index.append(obj)
-            self._object_slices.append((len(self.polygons), len(self.polygons) + len(polys)))
-            crops.append((x0, y0, x1, y1, max(1.0, max(x1 - x0, y1 - y0) / grid)))
-            self.polygons.extend(polys)
-            owners.extend([n] * len(polys))
-        if not self.polygons:
+            polys = [p for p in segmentation if _is_polygon(p)]
+            polygons.extend(polys)
+            owners.extend([obj] * len(polys))
+            sizes.append((width, height))
+        self.polygons, self.object_index = [], []
+        if not polygons:
             return
-        self.x0, self.y0, self.x1, self.y1, self.scale = (np.array(c, dtype=np.float64) for c in zip(*crops))
-        n_vertices = np.array([len(p) // 2 for p in self.polygons])
-        self.polygon_object = np.array(owners)
-        self.polygon_first_vertex = np.r_[0, np.cumsum(n_vertices)[:-1]]
-        self.object_first_polygon = np.flatnonzero(np.r_[True, np.diff(self.polygon_object) != 0])
-        self.object_first_vertex = self.polygon_first_vertex[self.object_first_polygon]
-        flat = np.fromiter((v for p in self.polygons for v in p), dtype=np.float64)
-        self.vx, self.vy = flat[0::2], flat[1::2]
-        self.vertex_object = np.repeat(self.polygon_object, n_vertices)
-        following = np.arange(1, self.vx.size + 1)
-        following[self.polygon_first_vertex + n_vertices - 1] = self.polygon_first_vertex  # close each polygon
+        vx, vy, n_vertices, first_vertex, first_polygon, polygon_object = _flatten(polygons, owners)
+        objects_present = np.asarray(owners)[first_polygon]
+        width, height = np.asarray(sizes, dtype=np.float64)[objects_present].T
+        x0 = np.maximum(0.0, np.floor(np.minimum.reduceat(vx, first_vertex[first_polygon])))
+        y0 = np.maximum(0.0, np.floor(np.minimum.reduceat(vy, first_vertex[first_polygon])))
+        x1 = np.minimum(width, np.ceil(np.maximum.reduceat(vx, first_vertex[first_polygon])) + 1)
+        y1 = np.minimum(height, np.ceil(np.maximum.reduceat(vy, first_vertex[first_polygon])) + 1)
+        keep = (x1 > x0) & (y1 > y0)  # objects entirely outside their image have no pixel
+        if not keep.all():
+            kept_polygons = keep[polygon_object]
+            polygons = [p for p, k in zip(polygons, kept_polygons, strict=True) if k]
+            owners = [o for o, k in zip(owners, kept_polygons, strict=True) if k]
+            if not polygons:
+                return
+            vx, vy, n_vertices, first_vertex, first_polygon, polygon_object = _flatten(polygons, owners)
+            x0, y0, x1, y1 = x0[keep], y0[keep], x1[keep], y1[keep]
+            objects_present = objects_present[keep]
+        self.polygons = polygons
+        self.object_index = objects_present.tolist()
+        self.x0, self.y0, self.x1, self.y1 = x0, y0, x1, y1
+        self.scale = np.maximum(1.0, np.maximum(x1 - x0, y1 - y0) / grid)
+        self.vx, self.vy = vx, vy
+        self.polygon_object = polygon_object
+        self.polygon_first_vertex = first_vertex
+        self.object_first_polygon = first_polygon
+        self.object_first_vertex = first_vertex[first_polygon]
+        self.vertex_object = np.repeat(polygon_object, n_vertices)
+        following = np.arange(1, vx.size + 1)
+        following[first_vertex + n_vertices - 1] = first_vertex  # close each polygon
         self.following = following
 
-    def scaled_polygons(self) -> list[list[float]]:
+    def scaled_polygons(self) -> list[np.ndarray]:
         """Polygons in coarse-grid units: (v - crop origin) / scale, one list per polygon for pycocotools."""
         obj = self.vertex_object
         flat = np.empty(self.vx.size * 2)
         flat[0::2] = (self.vx - self.x0[obj]) / self.scale[obj]
         flat[1::2] = (self.vy - self.y0[obj]) / self.scale[obj]
-        return [part.tolist() for part in np.split(flat, self.polygon_first_vertex[1:] * 2)]
+        return np.split(flat, self.polygon_first_vertex[1:] * 2)  # pycocotools takes 1-D arrays as polygons
 
     def inside_clearance(self, px: np.ndarray, py: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Per object: whether (px, py) is inside any of its polygons (even-odd rule) and its distance to the
@@ -281,36 +290,67 @@ class _PolygonBatch:
         return inside, np.sqrt(np.minimum.reduceat(dist2, self.object_first_vertex))
 
     def object_polygons(self, n: int) -> list[list[float]]:
-        first, end = self._object_slices[n]
+        first = int(self.object_first_polygon[n])
+        end = int(self.object_first_polygon[n + 1]) if n + 1 < len(self.object_first_polygon) else len(self.polygons)
         return self.polygons[first:end]
 
     def crop(self, n: int) -> tuple[int, int, int, int]:
         return int(self.x0[n]), int(self.y0[n]), int(self.x1[n]), int(self.y1[n])
 
 
+def _is_polygon(poly) -> bool:
+    """A flat list of at least 3 finite (x, y) pairs."""
+    if not isinstance(poly, list | tuple) or len(poly) < 6 or len(poly) % 2:
+        return False
+    try:
+        return math.isfinite(sum(poly))  # one C-level pass; a non-number raises TypeError
+    except TypeError:
+        return False
+
+
+def _flatten(polygons: list[list[float]], owners: list[int]):
+    """Flat vertex arrays of polygons grouped by owner: (vx, vy, vertices per polygon, first vertex of each
+    polygon, first polygon of each owner, owner number (0..) of each polygon)."""
+    n_vertices = np.fromiter(map(len, polygons), dtype=np.int64, count=len(polygons)) // 2
+    flat = np.fromiter(chain.from_iterable(polygons), dtype=np.float64, count=int(n_vertices.sum()) * 2)
+    first_vertex = np.r_[0, np.cumsum(n_vertices)[:-1]]
+    owner_array = np.asarray(owners)
+    first_polygon = np.flatnonzero(np.r_[True, owner_array[1:] != owner_array[:-1]])
+    polygon_object = np.cumsum(np.r_[True, owner_array[1:] != owner_array[:-1]]) - 1
+    return flat[0::2], flat[1::2], n_vertices, first_vertex, first_polygon, polygon_object
+
+
 def _deepest_cells(masks: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, has_area) of the deepest cell of each (H, W) mask in a stack."""
-    current = np.pad(masks, ((0, 0), (1, 1), (1, 1)))
-    depth = np.zeros(current.shape, dtype=np.int16)
+    current = np.pad(masks, ((0, 0), (1, 1), (1, 1)))  # the zero border never changes
+    depth = np.zeros(current.shape, dtype=np.uint8)
+    inner = current[:, 1:-1, 1:-1]
     level = 0
     while current.any():
         depth += current
-        core = current[:, 1:-1, 1:-1] & current[:, :-2, 1:-1] & current[:, 2:, 1:-1]
-        core &= current[:, 1:-1, :-2] & current[:, 1:-1, 2:]
+        core = inner & current[:, :-2, 1:-1]
+        core &= current[:, 2:, 1:-1]
+        core &= current[:, 1:-1, :-2]
+        core &= current[:, 1:-1, 2:]
         if level % 2:  # alternate cross and square erosions: an octagonal distance, close to Euclidean
-            core &= current[:, :-2, :-2] & current[:, :-2, 2:] & current[:, 2:, :-2] & current[:, 2:, 2:]
-        current = np.zeros_like(current)
-        current[:, 1:-1, 1:-1] = core
+            core &= current[:, :-2, :-2]
+            core &= current[:, :-2, 2:]
+            core &= current[:, 2:, :-2]
+            core &= current[:, 2:, 2:]
+        inner[...] = core
         level += 1
     flat = depth.reshape(depth.shape[0], -1)
-    deepest = flat == flat.max(axis=1, keepdims=True)
+    top = flat.max(axis=1)
+    deepest = (flat == top[:, None]).astype(np.float32)
     grid_rows, grid_cols = np.divmod(np.arange(flat.shape[1]), depth.shape[2])
     count = deepest.sum(axis=1)
-    centre_r = (deepest * grid_rows).sum(axis=1) / count
-    centre_c = (deepest * grid_cols).sum(axis=1) / count
-    dist2 = (grid_rows[None] - centre_r[:, None]) ** 2 + (grid_cols[None] - centre_c[:, None]) ** 2
-    best = np.where(deepest, dist2, np.inf).argmin(axis=1)
-    return grid_rows[best] - 1, grid_cols[best] - 1, flat.max(axis=1) > 0
+    centre_r = deepest @ grid_rows.astype(np.float32) / count
+    centre_c = deepest @ grid_cols.astype(np.float32) / count
+    dist2 = np.square(grid_rows[None].astype(np.float32) - centre_r[:, None])
+    dist2 += np.square(grid_cols[None].astype(np.float32) - centre_c[:, None])
+    dist2[deepest == 0] = np.inf
+    best = dist2.argmin(axis=1)
+    return grid_rows[best] - 1, grid_cols[best] - 1, top > 0
 
 
 def _exact_polygon_inner_point(polygons: list[list[float]], x0: int, y0: int, x1: int, y1: int):

@@ -105,3 +105,29 @@ def test_missing_input_is_a_clear_input_error(tmp_path):
         run_conversion("refcoco-nope", tmp_path, tmp_path / "out", workers=0)
     with pytest.raises(InputError, match="--split-by 'umd' is not valid"):
         run_conversion("refcoco+", tmp_path / "empty", tmp_path / "out", split_by="umd", workers=0)
+
+
+def test_malformed_refs_are_quarantined_not_fatal(tmp_path):
+    from dataengine.fixtures.refcoco import build_refer
+    from tests.fixtures.converters import assert_valid, quarantine_lines
+
+    info = build_refer(tmp_path / "fx", n=0)
+    refs_path = info.input_path / "refcoco" / "refs(unc).p"
+    refs = pickle.loads(refs_path.read_bytes())
+    good = refs[0]
+    refs += [
+        "not a ref",
+        {**good, "ref_id": 900, "image_id": "42"},
+        {**good, "ref_id": 901, "ann_id": [1, 2]},
+        {**good, "ref_id": 902, "sentences": "a string, not a list"},
+        {**good, "ref_id": 903, "sentences": [None, 7, {"raw": 5, "sent": "usable sentence", "sent_id": 1}]},
+    ]
+    refs_path.write_bytes(pickle.dumps(refs, protocol=2))
+    out = tmp_path / "out"
+    run_conversion("refcoco", info.input_path, out, images_dir=info.images_dir, workers=0, show_progress=False)
+    reasons = {(q["source_id"], q["reason"]) for q in quarantine_lines(out)}
+    assert ("'not a ref'", "malformed_ref") in reasons
+    assert ("ref_id=901", "missing_annotation") in reasons
+    assert ("ref_id=902", "no_usable_sentence") in reasons
+    assert any(q[1] == "malformed_ref" and "900" in q[0] for q in reasons)
+    assert_valid(out)

@@ -130,7 +130,7 @@ class RefCocoConverter(Converter):
             if not self.wants_split(str(ref.get("split"))):
                 skipped += 1
                 continue
-            by_image[ref["image_id"]].append(_plain_ref(ref))
+            by_image[ref["image_id"]].append(ref)  # passed as loaded: rebuilding 50K dicts costs more
         image_ids = sorted(by_image)
         if self.options.limit is not None:
             image_ids = image_ids[: self.options.limit]
@@ -138,14 +138,16 @@ class RefCocoConverter(Converter):
         for start in range(0, len(image_ids), IMAGES_PER_PARTITION):
             entries = []
             for image_id in image_ids[start : start + IMAGES_PER_PARTITION]:
-                image_refs = sorted(by_image[image_id], key=lambda r: (str(type(r["ref_id"])), r["ref_id"]))
-                ann_ids = sorted({r["ann_id"] for r in image_refs if r["ann_id"] in anns})
+                image_refs = sorted(by_image[image_id], key=_ref_order)
+                ann_ids = sorted(
+                    {r["ann_id"] for r in image_refs if isinstance(r.get("ann_id"), int) and r["ann_id"] in anns}
+                )
                 entries.append(
                     {
                         "image_id": image_id,
-                        "image": _plain_image(images.get(image_id)),
+                        "image": _usable_image(images.get(image_id)),
                         "refs": image_refs,
-                        "anns": [_plain_ann(anns[a]) for a in ann_ids],
+                        "anns": [anns[a] for a in ann_ids],
                     }
                 )
             cat_ids = {a["category_id"] for e in entries for a in e["anns"]}
@@ -180,7 +182,7 @@ class RefCocoConverter(Converter):
                 continue
             for ann in entry["anns"]:
                 seg = ann.get("segmentation")
-                if isinstance(seg, list):
+                if isinstance(seg, list):  # malformed polygons are skipped by polygon_inner_points
                     polygon_objects.append((seg, image["height"], image["width"]))
                     polygon_ids.append(ann["id"])
                 elif isinstance(seg, dict):
@@ -195,12 +197,14 @@ class RefCocoConverter(Converter):
 
     def _image_samples(self, entry, categories, points, images_root: Path, stats: TaskStats) -> Iterator[Output]:
         image_id, image, refs = entry["image_id"], entry["image"], entry["refs"]
-        ref_ids = [f"ref_id={r['ref_id']}" for r in refs]
+        ref_ids = [f"ref_id={r.get('ref_id')}" for r in refs]
         if image is None:
             yield from (Reject(r, "missing_image_info", f"image {image_id} is not in instances.json") for r in ref_ids)
             return
         try:
-            rel, data = self._read_image(images_root, image_id, image.get("file_name"), refs[0].get("file_name"))
+            rel, data = self._read_image(
+                images_root, image_id, _text(image.get("file_name")), _text(refs[0].get("file_name"))
+            )
             info = image_info(data, rel, coco_image_id=image_id)
         except ImageProblem as exc:
             yield from (Reject(r, exc.reason, f"image {image_id}: {exc}") for r in ref_ids)
@@ -212,7 +216,7 @@ class RefCocoConverter(Converter):
         anns = {a["id"]: a for a in entry["anns"]}
         by_split: dict[str, list[dict]] = defaultdict(list)
         for ref in refs:
-            by_split[str(ref["split"])].append(ref)
+            by_split[str(ref.get("split"))].append(ref)
         for split in sorted(by_split, key=lambda s: (SPLIT_ORDER.get(s, 99), s)):
             items, used = [], []
             for ref in by_split[split]:
@@ -224,9 +228,9 @@ class RefCocoConverter(Converter):
                 yield from rejects
                 if ref_items:
                     items.extend(ref_items)
-                    used.append(f"ref_id={ref['ref_id']}")
+                    used.append(f"ref_id={ref.get('ref_id')}")
                 else:
-                    yield Reject(f"ref_id={ref['ref_id']}", "no_usable_sentence", "every sentence was empty")
+                    yield Reject(f"ref_id={ref.get('ref_id')}", "no_usable_sentence", "every sentence was empty")
             if items:
                 key = make_key(self.slug, self.split_by, image_id, split)
                 record = {
@@ -256,10 +260,10 @@ class RefCocoConverter(Converter):
 
     def _ref_items(self, ref, anns, categories, points, info, image_id, stats: TaskStats):
         """Items of one ref, or a Reject for the whole ref. Returns (items, item-level rejects)."""
-        ref_id = f"ref_id={ref['ref_id']}"
-        ann = anns.get(ref["ann_id"])
+        ref_id = f"ref_id={ref.get('ref_id')}"
+        ann = anns.get(ref.get("ann_id")) if isinstance(ref.get("ann_id"), int) else None
         if ann is None:
-            return Reject(ref_id, "missing_annotation", f"ann_id {ref['ann_id']} is not in instances.json")
+            return Reject(ref_id, "missing_annotation", f"ann_id {ref.get('ann_id')} is not in instances.json")
         if ann.get("image_id") != image_id:
             detail = f"ann {ann['id']} belongs to image {ann.get('image_id')}"
             return Reject(ref_id, "annotation_image_mismatch", detail)
@@ -275,8 +279,11 @@ class RefCocoConverter(Converter):
             stats.count("clipped_boxes")
         label = categories.get(ann.get("category_id"))
         items, rejects = [], []
-        for sentence in ref["sentences"]:
-            query = (sentence.get("raw") or sentence.get("sent") or "").strip()
+        sentences = ref.get("sentences")
+        for sentence in sentences if isinstance(sentences, list) else []:
+            if not isinstance(sentence, dict):
+                continue
+            query = (_text(sentence.get("raw")) or _text(sentence.get("sent")) or "").strip()
             sent_id = f"{ref_id}/sent_id={sentence.get('sent_id')}"
             if not query:
                 rejects.append(Reject(sent_id, "empty_query", "sentence has no raw or sent text", scope="item"))
@@ -330,27 +337,21 @@ def _load_instances(path: Path) -> dict[str, Any]:
     return data
 
 
-def _plain_ref(ref: dict) -> dict[str, Any]:
-    sentences = ref.get("sentences") or []
-    return {
-        "ref_id": ref.get("ref_id"),
-        "ann_id": ref.get("ann_id"),
-        "split": ref.get("split"),
-        "file_name": ref.get("file_name") if isinstance(ref.get("file_name"), str) else None,
-        "sentences": [
-            {"raw": s.get("raw"), "sent": s.get("sent"), "sent_id": s.get("sent_id")}
-            for s in sentences
-            if isinstance(s, dict)
-        ],
-    }
+def _ref_order(ref: dict) -> tuple:
+    ref_id = ref.get("ref_id")
+    return (0, ref_id, "") if isinstance(ref_id, int) else (1, 0, str(ref_id))
 
 
-def _plain_image(image: dict | None) -> dict[str, Any] | None:
-    if image is None or not isinstance(image.get("width"), int) or not isinstance(image.get("height"), int):
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _usable_image(image: dict | None) -> dict[str, Any] | None:
+    """The instances.json image entry when it has integer width and height, else None."""
+    if (
+        not isinstance(image, dict)
+        or not isinstance(image.get("width"), int)
+        or not isinstance(image.get("height"), int)
+    ):
         return None
-    return {"file_name": image.get("file_name"), "width": image["width"], "height": image["height"]}
-
-
-def _plain_ann(ann: dict) -> dict[str, Any]:
-    keys = ("id", "image_id", "category_id", "bbox", "segmentation", "iscrowd")
-    return {k: ann.get(k) for k in keys}
+    return image

@@ -107,6 +107,7 @@ def convert_partition(task: Task, out_dir: Path) -> dict[str, Any]:
     quarantine: list[dict[str, Any]] = []
     per_split: dict[str, Counter] = {}
     items_by_task: Counter = Counter()
+    written_keys: set[str] = set()
 
     def reject(source_id: str, reason: str, detail: str, scope: str = "record") -> None:
         quarantine.append(
@@ -127,6 +128,11 @@ def convert_partition(task: Task, out_dir: Path) -> dict[str, Any]:
                 for source_id in output.source_ids:
                     reject(source_id, "schema_violation", detail)
                 continue
+            if record.key in written_keys:  # a converter bug or odd data: never let one sample replace another
+                for source_id in output.source_ids:
+                    reject(source_id, "duplicate_key", f"key {record.key!r} was already written by this task")
+                continue
+            written_keys.add(record.key)
             writer.write(record, output.image_bytes)
             split = per_split.setdefault(record.split, Counter())
             split["samples"] += 1
