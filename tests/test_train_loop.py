@@ -20,35 +20,13 @@ from dataengine.formats import SPATIAL_PROMPT_PAPER, get_style  # noqa: E402
 from dataengine.train import Trainer, TrainRecipe, train  # noqa: E402
 from dataengine.train.data import build_data  # noqa: E402
 from dataengine.train.models.tiny_vlm import ByteChatEncoder  # noqa: E402
-from tests.fixtures.train_data import SIM_DEMO_RECIPE, make_episode_shards, make_grounding_shards, tiny_recipe  # noqa: E402
-
-TINY_QWEN = {
-    "backbone": "qwen2.5-vl",
-    "qwen": {
-        "random_config": {
-            "text_config": {
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_hidden_layers": 2,
-                "num_attention_heads": 2,
-                "num_key_value_heads": 1,
-                "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
-            },
-            "vision_config": {
-                "depth": 1,
-                "hidden_size": 32,
-                "intermediate_size": 64,
-                "num_heads": 2,
-                "out_hidden_size": 32,
-                "fullatt_block_indexes": [0],
-            },
-        },
-        "dtype": "float32",
-        "gradient_checkpointing": False,
-        "min_pixels": 3136,
-        "max_pixels": 12544,
-    },
-}
+from tests.fixtures.train_data import (  # noqa: E402
+    SIM_DEMO_RECIPE,
+    TINY_QWEN,
+    make_episode_shards,
+    make_grounding_shards,
+    tiny_recipe,
+)
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -148,3 +148,40 @@ def test_byte_tokenizer_supervises_only_the_answer():
     ids, labels, truncated = tok.encode_chat("x" * 100, "[1,2]", max_len=32)
     answer = [i for i, lab in zip(ids, labels, strict=True) if lab >= 0]
     assert len(ids) == 32 and truncated and tok.decode(answer) == "[1,2]"
+
+
+def test_qwen_loads_from_a_local_weights_folder(tmp_path, monkeypatch):
+    """The real-run path: `model.qwen.weights` = a folder written by save_pretrained, loaded offline."""
+    from dataengine.train.models.qwen import load_qwen_backbone
+    from dataengine.train.recipe import QwenBackbone
+    from tests.fixtures.train_data import TINY_QWEN
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    random_cfg = QwenBackbone.model_validate(TINY_QWEN["qwen"])
+    backbone, encoder = load_qwen_backbone(random_cfg)
+    backbone.model.save_pretrained(tmp_path)
+    encoder.tokenizer.save_pretrained(tmp_path)
+    encoder.image_processor.save_pretrained(tmp_path)
+    local = QwenBackbone.model_validate({**TINY_QWEN["qwen"], "random_config": None, "weights": str(tmp_path)})
+    loaded, loaded_encoder = load_qwen_backbone(local)
+    for (name, a), (_, b) in zip(backbone.model.state_dict().items(), loaded.model.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    image = np.random.default_rng(0).integers(0, 255, (40, 60, 3), dtype=np.uint8)
+    batch = loaded_encoder.encode([image], ["Where is the cup?"], ["[1,2,3,4]"])
+    out = loaded(batch)
+    assert torch.isfinite(out.lm_loss) and out.hidden.shape[-1] == loaded.hidden_size
+
+
+def test_missing_local_weights_say_what_is_needed(tmp_path):
+    from dataengine.errors import InputError
+    from dataengine.train.models.qwen import load_qwen_backbone
+    from dataengine.train.recipe import QwenBackbone
+
+    with pytest.raises(InputError, match="nothing is downloaded"):
+        load_qwen_backbone(QwenBackbone(weights=str(tmp_path)))
+
+
+def test_public_names_resolve():
+    import dataengine.train as train
+
+    assert all(getattr(train, name) is not None for name in train.__all__)

@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +39,7 @@ from dataengine.train.distributed import (
     gather_objects,
     init_distributed,
 )
+from dataengine.train.mixture import MixtureLoader
 from dataengine.train.models.policy import ActionSpace, DualSystemPolicy, build_policy
 from dataengine.train.recipe import StageConfig, TrainRecipe
 
@@ -217,21 +217,12 @@ class Trainer:
         result.wall_s = time.perf_counter() - t0
         return result
 
-    def _batches(self, stage: int, cfg: StageConfig) -> Iterator[tuple[dict | None, dict | None]]:
-        g = self.data.grounding
+    def _batches(self, stage: int, cfg: StageConfig) -> MixtureLoader:
+        """Stage 1: grounding batches; stage 2: one action batch and one grounding batch per step."""
         if stage == 1:
-            g.batch_size = cfg.grounding_batch
-            for batch in g:
-                yield None, batch
-            return
-        a = self.data.actions
-        a.batch_size = cfg.action_batch
-        if g is None or cfg.spatial_loss_weight == 0:
-            for batch in a:
-                yield batch, None
-            return
-        g.batch_size = cfg.grounding_batch
-        yield from zip(a, g, strict=False)  # both streams are endless
+            return MixtureLoader(None, self.data.grounding, grounding_batch=cfg.grounding_batch)
+        grounding = self.data.grounding if cfg.spatial_loss_weight > 0 else None
+        return MixtureLoader(self.data.actions, grounding, cfg.action_batch, cfg.grounding_batch)
 
     def _stage(self, stage, cfg, first, step, optimizer, scheduler, train_log, diag_log, board):
         r = self.recipe
@@ -244,7 +235,7 @@ class Trainer:
         window: dict[str, list[float]] = {"loss": [], "loss_action": [], "loss_spatial": [], "grad_norm": []}
         samples, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
         stage_step, ckpt = first, None
-        batches = self._batches(stage, cfg)
+        batches = iter(self._batches(stage, cfg))
         while stage_step < cfg.steps:
             action_batch, grounding_batch = next(batches)
             optimizer.zero_grad(set_to_none=True)

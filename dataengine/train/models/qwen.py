@@ -56,6 +56,11 @@ class QwenChatEncoder:
     def __init__(self, tokenizer, image_processor, system_prompt: str, min_pixels: int, max_pixels: int) -> None:
         self.tokenizer, self.image_processor, self.system_prompt = tokenizer, image_processor, system_prompt
         self.min_pixels, self.max_pixels = min_pixels, max_pixels
+        # the pixel budget lives on the processor (transformers 5: `size`; 4.x also reads min/max_pixels)
+        image_processor.size = {"shortest_edge": min_pixels, "longest_edge": max_pixels}
+        for name, value in (("min_pixels", min_pixels), ("max_pixels", max_pixels)):
+            if hasattr(image_processor, name):
+                setattr(image_processor, name, value)
         self.merge = int(image_processor.merge_size)
         self.factor = int(image_processor.patch_size) * self.merge
         missing = [
@@ -79,9 +84,7 @@ class QwenChatEncoder:
     def encode(
         self, images: list[np.ndarray], prompts: list[str], answers: list[str | None], *, for_generation: bool = False
     ) -> dict:
-        vision = self.image_processor(
-            images=images, size={"shortest_edge": self.min_pixels, "longest_edge": self.max_pixels}, return_tensors="pt"
-        )
+        vision = self.image_processor(images=images, return_tensors="pt")
         grid = vision["image_grid_thw"]
         rows = []
         for i, (prompt, answer) in enumerate(zip(prompts, answers, strict=True)):
@@ -169,7 +172,10 @@ def _random_model(config: dict, tokenizer):
 def load_qwen_backbone(cfg, qformer_layer: int = -1) -> tuple[QwenBackbone, QwenChatEncoder]:
     """Backbone and encoder from local weights (`cfg.weights`) or a random config (`cfg.random_config`)."""
     require("transformers", "train", "The Qwen2.5-VL backbone")
-    from transformers import Qwen2VLImageProcessorPil
+    try:  # transformers >= 5: the PIL processor (no torchvision needed)
+        from transformers import Qwen2VLImageProcessorPil as ImageProcessor
+    except ImportError:  # transformers 4.x: the slow processor is the PIL one
+        from transformers import Qwen2VLImageProcessor as ImageProcessor
 
     if cfg.weights is not None:
         from pathlib import Path
@@ -183,7 +189,7 @@ def load_qwen_backbone(cfg, qformer_layer: int = -1) -> tuple[QwenBackbone, Qwen
                 "(config, safetensors, tokenizer and preprocessor files); nothing is downloaded"
             )
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        image_processor = Qwen2VLImageProcessorPil.from_pretrained(path, local_files_only=True)
+        image_processor = ImageProcessor.from_pretrained(path, local_files_only=True)
         extra = {"attn_implementation": cfg.attn_implementation} if cfg.attn_implementation else {}
         model = Qwen2_5_VLForConditionalGeneration.from_pretrained(
             path, local_files_only=True, dtype=getattr(torch, cfg.dtype), **extra
@@ -191,7 +197,7 @@ def load_qwen_backbone(cfg, qformer_layer: int = -1) -> tuple[QwenBackbone, Qwen
     else:
         tokenizer = byte_level_tokenizer()
         vision = cfg.random_config.get("vision_config", {})
-        image_processor = Qwen2VLImageProcessorPil(
+        image_processor = ImageProcessor(
             patch_size=vision.get("patch_size", 14),
             merge_size=vision.get("spatial_merge_size", 2),
             temporal_patch_size=vision.get("temporal_patch_size", 2),
