@@ -60,8 +60,43 @@ def preview(
     )
 
 
+def bench(
+    write: bool = typer.Option(
+        False, "--write", help="Rewrite the frozen track catalogs and configurations.jsonl (physics-only runs)."
+    ),
+    workers: int | None = typer.Option(0, "--workers", min=0, help="Parallel tasks for --write (0 = inline)."),
+) -> None:
+    """The held-out benchmark (recipes/sim/bench/): list its tracks and check they are disjoint from training."""
+    from collections import Counter
+
+    from dataengine.sim import bench as simbench
+
+    if write:
+        for path in simbench.write_catalogs():
+            console.print(f"wrote {path.relative_to(simbench.REPO_DIR)}", highlight=False)
+        rows = simbench.list_configurations(workers=workers)
+        path = simbench.write_configurations(rows)
+        console.print(f"wrote {len(rows)} configurations to {path.relative_to(simbench.REPO_DIR)}", highlight=False)
+    spec, bench_dir = simbench.load_bench()
+    listed = bench_dir / simbench.CONFIGURATIONS_NAME
+    counts = Counter(r["track"] for r in simbench.read_configurations(listed)) if listed.is_file() else Counter()
+    for track in spec.tracks:
+        console.print(
+            f"{track.name:32s} {counts.get(track.name, 0):3d} configurations  holds out {', '.join(track.holds_out)}"
+            f"  -> dataengine sim generate recipes/sim/bench/{track.recipe} --out DIR",
+            highlight=False,
+        )
+    problems = simbench.held_out_violations()
+    for problem in problems:
+        console.print(f"[red]not held out:[/] {problem}", highlight=False)
+    if problems:
+        raise typer.Exit(1)
+    console.print(f"{sum(counts.values())} configurations; every held-out factor is absent from the training recipes")
+
+
 def register(app: typer.Typer) -> None:
     from dataengine.cli.groups import sim_app
 
     sim_app.command("to-grounding")(to_grounding)
     sim_app.command("preview")(preview)
+    sim_app.command("bench")(bench)
