@@ -157,3 +157,16 @@ def test_strip_fake_suffix():
     assert strip_fake_suffix("COCO_train2014_000000460986_3.jpg") == "COCO_train2014_000000460986.jpg"
     assert strip_fake_suffix("COCO_train2014_000000460986_1877288.jpg") == "COCO_train2014_000000460986.jpg"
     assert strip_fake_suffix("COCO_train2014_000000460986.jpg") == "COCO_train2014_000000460986.jpg"
+
+
+def test_synthetic_benchmark_layout_converts(tmp_path):
+    from dataengine.fixtures import build_fixture
+
+    info = build_fixture("refcoco-synthetic", tmp_path / "syn", n=12, seed=1)
+    sizes = [p.stat().st_size for p in info.images_dir.iterdir()]
+    assert len(sizes) == 12 and min(sizes) > 80_000  # COCO-sized JPEGs, distinct bytes
+    report = run_conversion(
+        "refcoco", info.input_path, tmp_path / "out", images_dir=info.images_dir, workers=0, show_progress=False
+    )
+    assert report["quarantined"] == 0 and report["written_samples"] >= 12
+    assert_valid(tmp_path / "out")
