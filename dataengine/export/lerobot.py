@@ -39,6 +39,8 @@ def export_lerobot(
         raise InputError(f"unknown LeRobot format {format!r}; valid: {list(FORMATS)}")
     options = options or ExportOptions()
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} exists and is not a folder")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"{out} is not empty; pass --overwrite to replace it")
     partial = out.with_name(out.name + ".partial")

@@ -3,10 +3,10 @@
 `VideoWriter` appends RGB frames (H, W, 3) uint8 to one MP4 stream at a fixed rate; frame k has presentation time
 k / fps, so a file holding several episodes back to back gives episode e the time range [from_s, from_s + T / fps).
 Determinism: RGB is converted to YUV 4:2:0 here (BT.601 limited range, the colour matrix decoders assume for
-untagged video) and copied into fully initialised frame planes (padding zeroed). PyAV's implicit swscale step and
-`from_ndarray` frames left bytes libx264 reads uninitialised, which gave different output when two encoders were open
-in one process. Plus one encoder thread, no wall-clock metadata and the muxer's bit-exact flag. The same frames then
-give the same bytes with the same PyAV/FFmpeg build. Codecs: `h264` (libx264, the default: fast on CPU, read
+untagged video) and copied into fully initialised frame planes; libx264 runs with one thread and no B-frames
+(with B-frames, the second of two encoders open in one process gave different bytes from run to run); no wall-clock
+metadata, the muxer's bit-exact flag. The same frames then give the same bytes with the same PyAV/FFmpeg build
+(tests/test_simout_lerobot.py checks it). Codecs: `h264` (libx264, the default: fast on CPU, read
 everywhere) and `av1` (libsvtav1, LeRobot's own default; slower to encode). Both use yuv420p and a short GOP
 (LeRobot's `g=2`), so readers that seek by timestamp decode at most one extra frame.
 """
@@ -43,7 +43,7 @@ class VideoSettings:
     def encoder_options(self) -> dict[str, str]:
         options = {"g": str(self.gop), "crf": str(self.crf)}
         if self.codec == "h264":
-            options.update({"threads": "1", "preset": "veryfast"})
+            options.update({"threads": "1", "preset": "veryfast", "x264-params": "bframes=0"})  # see the docstring
         else:
             options.update({"preset": "10", "svtav1-params": "lp=1"})
         return options
@@ -103,22 +103,23 @@ class VideoWriter:
             self._tmp.unlink(missing_ok=True)
 
 
+_Y_ROW = np.array([0.256788, 0.504129, 0.097906], np.float32)
+_UV_ROWS = np.array([[-0.148223, -0.290993, 0.439216], [0.439216, -0.367788, -0.071427]], np.float32).T
+
+
 def rgb_to_yuv420p(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(H, W, 3) uint8 RGB (H, W even) -> the Y (H, W), U and V (H/2, W/2) uint8 planes: BT.601 limited range,
-    chroma averaged over 2x2 blocks."""
+    chroma from the 2x2-block average."""
+    h, w, _ = rgb.shape
     f = rgb.astype(np.float32)
-    r, g, b = f[..., 0], f[..., 1], f[..., 2]
-    y = 16.0 + 0.256788 * r + 0.504129 * g + 0.097906 * b
-    u = 128.0 - 0.148223 * r - 0.290993 * g + 0.439216 * b
-    v = 128.0 + 0.439216 * r - 0.367788 * g - 0.071427 * b
-    h, w = y.shape
-    u = u.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
-    v = v.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+    y = f.reshape(-1, 3) @ _Y_ROW + 16.5
+    block = (f[0::2, 0::2] + f[1::2, 0::2] + f[0::2, 1::2] + f[1::2, 1::2]) * 0.25
+    uv = block.reshape(-1, 3) @ _UV_ROWS + 128.5
 
-    def to_u8(a: np.ndarray) -> np.ndarray:
-        return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+    def to_u8(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        return np.clip(a, 0, 255).astype(np.uint8).reshape(shape)
 
-    return to_u8(y), to_u8(u), to_u8(v)
+    return to_u8(y, (h, w)), to_u8(uv[:, 0], (h // 2, w // 2)), to_u8(uv[:, 1], (h // 2, w // 2))
 
 
 def yuv420p_frame(planes: tuple[np.ndarray, np.ndarray, np.ndarray]):
