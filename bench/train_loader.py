@@ -141,7 +141,9 @@ def main() -> None:
     count_meta = lambda b: len(b["meta"]["__key__"])  # noqa: E731
     cases = {
         "raw": (lambda: mine(g_dir, RawUnits(), meta_collate), count_meta, lambda: plain(g_urls, None), len),
-        "grounding": (lambda: mine(g_dir, grounding, collate), count_meta, lambda: plain(g_urls, g_transform), count_meta),
+        "grounding": (
+            lambda: mine(g_dir, grounding, collate), count_meta, lambda: plain(g_urls, g_transform), count_meta,
+        ),
         "actions": (
             lambda: mine(e_dir, actions, collate, with_steps=True), count_meta,
             lambda: plain(e_urls, a_transform, expand_steps), count_meta,

@@ -82,8 +82,57 @@ def load_shard_set(root: str | Path) -> list[ShardEntry]:
     return [load_entry(p, str(p.relative_to(root)) if root.is_dir() else p.name) for p in shards]
 
 
+def _ustar_members(blob: bytes) -> list[tuple[str, bytes]] | None:
+    """(name, data) of plain USTAR file members (what the engine writes); None when anything else appears (PAX or
+    GNU long-name headers, links...), so the caller falls back to `tarfile`."""
+    members, offset, view = [], 0, memoryview(blob)
+    while offset + TAR_BLOCK <= len(blob):
+        header = blob[offset : offset + TAR_BLOCK]
+        if header == _ZERO_BLOCK:
+            break
+        # POSIX ustar only (GNU tars reuse the prefix field for times): regular files only
+        if header[257:263] != b"ustar\0" or header[156:157] not in (b"0", b"\0"):
+            return None
+        try:
+            size = int(header[124:136].rstrip(b"\0 ") or b"0", 8)
+        except ValueError:
+            return None
+        name = header[0:100].split(b"\0", 1)[0]
+        prefix = header[345:500].split(b"\0", 1)[0]
+        full = (prefix + b"/" + name if prefix else name).decode("utf-8", "surrogateescape")
+        start = offset + TAR_BLOCK
+        if start + size > len(blob):
+            return None
+        members.append((full, bytes(view[start : start + size])))
+        offset = start + (size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
+    return members
+
+
+_ZERO_BLOCK = bytes(TAR_BLOCK)
+
+
 def parse_sample_bytes(blob: bytes, shard_name: str) -> dict:
-    """The members of one sample's tar bytes -> {"__key__", ext: bytes}."""
+    """The members of one sample's tar bytes -> {"__key__", ext: bytes}. Plain USTAR headers are parsed directly
+    (the fast path); anything else goes through `tarfile`."""
+    members = _ustar_members(blob)
+    if members is None:
+        return _parse_with_tarfile(blob, shard_name)
+    sample: dict = {}
+    for name, data in members:
+        parts = split_member_name(name)
+        if parts is None:
+            raise ShardError(f"{shard_name}: member {name!r} has no extension")
+        key, ext = parts
+        if sample.setdefault("__key__", key) != key:
+            raise ShardError(f"{shard_name}: index entry mixes samples {sample['__key__']!r} and {key!r}")
+        sample[ext] = data
+    if "__key__" not in sample:
+        raise ShardError(f"{shard_name}: indexed sample holds no file members")
+    sample["__shard__"] = shard_name
+    return sample
+
+
+def _parse_with_tarfile(blob: bytes, shard_name: str) -> dict:
     sample: dict = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(blob), mode="r:") as tar:
