@@ -174,3 +174,17 @@ def test_export_is_deterministic_and_refuses_to_overwrite(episodes, tmp_path):
     with pytest.raises(InputError, match="not empty"):
         export_lerobot(src, a, format="v2.1", limit=1)
     assert not Path(str(a) + ".partial").exists()
+
+
+def test_unrendered_episodes_are_refused_cleanly(tmp_path):
+    pytest.importorskip("mujoco")
+    from dataengine.errors import InputError
+    from dataengine.sim.generate import generate
+    from dataengine.sim.spec import load_recipe
+
+    src = tmp_path / "states"
+    generate(load_recipe(REPO / "recipes/sim/pick_place_demo.yaml", episodes=1), src, workers=0, render=False,
+             rewriter="none", show_progress=False)  # fmt: skip
+    with pytest.raises(InputError, match="no frames"):
+        export_lerobot(src, tmp_path / "out", format="v3.0")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "out.partial").exists()

@@ -55,7 +55,11 @@ def export_lerobot(
         from dataengine.export.lerobot_v30 import write_v30 as writer
     else:
         from dataengine.export.lerobot_v21 import write_v21 as writer
-    report: ExportReport = writer(episodes, partial, options)
+    try:
+        report: ExportReport = writer(episodes, partial, options)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # never leave a half-written dataset behind
+        raise
     if report.episodes == 0:
         shutil.rmtree(partial)
         raise InputError(f"no episodes under {episodes_dir}")
