@@ -1,11 +1,12 @@
-"""CSV training logs (always) and TensorBoard (when `tensorboard` is installed). On resume, rows after the
-checkpoint's step are dropped, so a crashed and resumed run logs every step once."""
+"""CSV training logs (always), TensorBoard (when `tensorboard` is installed) and the step meter. On resume, rows
+after the checkpoint's step are dropped, so a crashed and resumed run logs every step once."""
 
 from __future__ import annotations
 
 import csv
 import logging
 import math
+import time
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -61,3 +62,41 @@ class TensorBoard:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+class StepMeter:
+    """Averages losses and gradient norms between log rows and measures samples per second."""
+
+    def __init__(self) -> None:
+        self.t_start = self.t_window = time.perf_counter()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.values: dict[str, list[float]] = {"loss": [], "loss_action": [], "loss_spatial": [], "grad_norm": []}
+        self.samples = 0
+
+    def add(self, total: float, grad_norm: float, parts: dict) -> None:
+        self.values["loss"].append(total)
+        self.values["grad_norm"].append(grad_norm)
+        for key in ("loss_action", "loss_spatial"):
+            if key in parts:
+                self.values[key].append(parts[key])
+        self.samples += int(parts.get("samples", 0))
+
+    def flush(self) -> dict:
+        now = time.perf_counter()
+        row = {k: sum(v) / len(v) for k, v in self.values.items() if v}
+        row.update(samples_per_s=self.samples / max(now - self.t_window, 1e-9), elapsed_s=now - self.t_start)
+        self.t_window = now
+        self._reset()
+        return row
+
+
+def log_row(logger: logging.Logger, row: dict, steps: int) -> None:
+    """One console line per log row."""
+    logger.info(
+        "stage %d step %d/%d  loss %.4f%s%s  %.1f samples/s", row["stage"], row["stage_step"], steps, row["loss"],
+        f"  action {row['loss_action']:.4f}" if "loss_action" in row else "",
+        f"  spatial {row['loss_spatial']:.4f}" if "loss_spatial" in row else "",
+        row["samples_per_s"],
+    )  # fmt: skip

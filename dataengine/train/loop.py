@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from dataengine.train.checkpoint import (
     save_checkpoint,
 )
 from dataengine.train.collate import to_device
-from dataengine.train.csvlog import CsvLog, NullLog, TensorBoard
+from dataengine.train.csvlog import CsvLog, NullLog, StepMeter, TensorBoard, log_row
 from dataengine.train.data import TrainData, build_data
 from dataengine.train.diagnostics import GradientConflict
 from dataengine.train.distributed import (
@@ -40,7 +39,8 @@ from dataengine.train.distributed import (
     init_distributed,
 )
 from dataengine.train.mixture import MixtureLoader
-from dataengine.train.models.policy import ActionSpace, DualSystemPolicy, build_policy
+from dataengine.train.models.policy import ActionSpace, build_policy
+from dataengine.train.optim import make_optimizer
 from dataengine.train.recipe import StageConfig, TrainRecipe
 
 log = logging.getLogger(__name__)
@@ -62,24 +62,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise JobStateError("--device cuda was asked for but torch sees no CUDA device")
     return torch.device(name)
-
-
-def make_optimizer(policy: DualSystemPolicy, cfg: StageConfig):
-    """AdamW with two groups (backbone, heads; upstream betas) and linear warmup + cosine decay to min_lr_ratio."""
-    groups = [
-        {"params": policy.backbone_parameters(), "lr": cfg.lr_backbone, "name": "backbone"},
-        {"params": policy.head_parameters(), "lr": cfg.lr_heads, "name": "heads"},
-    ]
-    optimizer = torch.optim.AdamW(groups, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
-    total = max(1, cfg.steps)
-
-    def factor(step: int) -> float:
-        if step < cfg.warmup_steps:
-            return (step + 1) / cfg.warmup_steps
-        progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
-        return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 @dataclass
@@ -225,79 +207,72 @@ class Trainer:
         return MixtureLoader(self.data.actions, grounding, cfg.action_batch, cfg.grounding_batch)
 
     def _stage(self, stage, cfg, first, step, optimizer, scheduler, train_log, diag_log, board):
+        """Steps `first`..`cfg.steps` of one stage; returns (total loss per step, global step, last checkpoint)."""
         r = self.recipe
         diag = None
         if stage == 2 and r.diagnostics.every > 0 and self.data.grounding is not None and cfg.spatial_loss_weight > 0:
             d = r.diagnostics
             diag = GradientConflict(self.policy.backbone_parameters(), d.window, d.max_dim, d.sketch_dim)
         self.policy.train()
+        params = [p for group in optimizer.param_groups for p in group["params"]]
         losses: list[float] = []
-        window: dict[str, list[float]] = {"loss": [], "loss_action": [], "loss_spatial": [], "grad_norm": []}
-        samples, t_window, t_start = 0, time.perf_counter(), time.perf_counter()
+        meter = StepMeter()
         stage_step, ckpt = first, None
         batches = iter(self._batches(stage, cfg))
         while stage_step < cfg.steps:
             action_batch, grounding_batch = next(batches)
-            optimizer.zero_grad(set_to_none=True)
-            parts: dict[str, float] = {}
             run_diag = diag is not None and (stage_step + 1) % r.diagnostics.every == 0
-            g_action = None
-            if action_batch is not None:
-                gen = torch.Generator(device=self.device).manual_seed(r.seed * 1_000_003 + step)
-                with self.autocast:
-                    loss_a = self.policy.action_loss(to_device(action_batch, self.device), gen)
-                (cfg.action_loss_weight * loss_a).backward()
-                parts["loss_action"] = loss_a.item()
-                samples += len(action_batch["meta"]["__key__"])
-                if run_diag:
-                    g_action = diag.capture()
-            if grounding_batch is not None:
-                weight = 1.0 if stage == 1 else cfg.spatial_loss_weight
-                with self.autocast:
-                    loss_s = self.policy.spatial_loss(to_device(grounding_batch, self.device))
-                (weight * loss_s).backward()
-                parts["loss_spatial"] = loss_s.item()
-                samples += len(grounding_batch["meta"]["__key__"])
-            if g_action is not None:
-                metrics = diag.add(diag.capture() - g_action, g_action)
-                diag_log.write({"step": step + 1, **metrics})
-                board.scalars(step + 1, {f"diag/{k}": v for k, v in metrics.items()})
-            params = [p for group in optimizer.param_groups for p in group["params"]]
+            parts, diag_metrics = self._backward(
+                stage, cfg, step, action_batch, grounding_batch, diag if run_diag else None
+            )
             average_gradients(params, self.dist)
             grad_norm = float(torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip))
             optimizer.step()
             scheduler.step()
             step, stage_step = step + 1, stage_step + 1
-            total = (
-                parts.get("loss_spatial", 0.0)
-                if stage == 1
-                else cfg.action_loss_weight * parts.get("loss_action", 0.0)
-                + cfg.spatial_loss_weight * parts.get("loss_spatial", 0.0)
-            )
+            if diag_metrics:
+                diag_log.write({"step": step, **diag_metrics})
+                board.scalars(step, {f"diag/{k}": v for k, v in diag_metrics.items()})
+            weights = (1.0, 0.0) if stage == 1 else (cfg.spatial_loss_weight, cfg.action_loss_weight)
+            total = weights[0] * parts.get("loss_spatial", 0.0) + weights[1] * parts.get("loss_action", 0.0)
             losses.append(total)
-            for k, v in {"loss": total, "grad_norm": grad_norm, **parts}.items():
-                window[k].append(v)
+            meter.add(total, grad_norm, parts)
             if stage_step % r.log_every == 0 or stage_step == cfg.steps:
-                now = time.perf_counter()
-                row = {
-                    "step": step, "stage": stage, "stage_step": stage_step,
-                    **{k: sum(v) / len(v) for k, v in window.items() if v},
-                    "lr_backbone": scheduler.get_last_lr()[0], "lr_heads": scheduler.get_last_lr()[1],
-                    "samples_per_s": samples / max(now - t_window, 1e-9), "elapsed_s": now - t_start,
-                }  # fmt: skip
+                row = {"step": step, "stage": stage, "stage_step": stage_step, **meter.flush()}
+                row.update(lr_backbone=scheduler.get_last_lr()[0], lr_heads=scheduler.get_last_lr()[1])
                 train_log.write(row)
                 board.scalars(step, {f"train/{k}": v for k, v in row.items() if k not in ("step", "stage")})
-                log.info(
-                    "stage %d step %d/%d  loss %.4f%s%s  %.1f samples/s", stage, stage_step, cfg.steps, row["loss"],
-                    f"  action {row['loss_action']:.4f}" if "loss_action" in row else "",
-                    f"  spatial {row['loss_spatial']:.4f}" if "loss_spatial" in row else "",
-                    row["samples_per_s"],
-                )  # fmt: skip
-                window = {k: [] for k in window}
-                samples, t_window = 0, now
+                log_row(log, row, cfg.steps)
             if stage_step % r.checkpoint_every == 0 or stage_step == cfg.steps:
                 ckpt = self._save(step, stage, stage_step, optimizer, scheduler)
         return losses, step, ckpt
+
+    def _backward(self, stage, cfg, step, action_batch, grounding_batch, diag) -> tuple[dict, dict | None]:
+        """Zero the gradients, back-propagate the weighted action loss, then the weighted spatial loss (two passes,
+        as upstream). With `diag`, the LM gradient of each loss is captured in between. Returns (losses and sample
+        counts, diagnostic metrics or None)."""
+        self.policy.zero_grad(set_to_none=True)
+        parts: dict[str, float] = {}
+        g_action = None
+        if action_batch is not None:
+            gen = torch.Generator(device=self.device).manual_seed(self.recipe.seed * 1_000_003 + step)
+            with self.autocast:
+                loss_a = self.policy.action_loss(to_device(action_batch, self.device), gen)
+            (cfg.action_loss_weight * loss_a).backward()
+            parts["loss_action"] = loss_a.item()
+            parts["samples"] = len(action_batch["meta"]["__key__"])
+            if diag is not None:
+                g_action = diag.capture()
+        if grounding_batch is not None:
+            weight = 1.0 if stage == 1 else cfg.spatial_loss_weight
+            with self.autocast:
+                loss_s = self.policy.spatial_loss(to_device(grounding_batch, self.device))
+            (weight * loss_s).backward()
+            parts["loss_spatial"] = loss_s.item()
+            parts["samples"] = parts.get("samples", 0) + len(grounding_batch["meta"]["__key__"])
+        if g_action is None:
+            return parts, None
+        return parts, diag.add(diag.capture() - g_action, g_action)
 
 
 def train(
