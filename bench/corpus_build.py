@@ -2,16 +2,19 @@
 
     python bench/corpus_build.py --pairs 1000000 --small-pairs 100000 --workers 2 --out /tmp/bench_corpus
 
-Input: three converted sources written directly as grounding/v1 shards, RefCOCO-like in density (about 9-10
-pairs per image: several referring boxes and in-mask points per image), with realistic overlaps: `refcoco` and
+Input: three converted sources written directly as grounding/v1 shards, RefCOCO-like in density (about 11
+pairs per input image: several referring boxes and in-object points, or several pointing questions), with
+realistic overlaps: `refcoco` and
 `refcocog` share 40% of their images (identical bytes: merged into one sample) and repeat some items exactly
 (deduplicated); 5% of the images are val images held out of every source by SHA-1 and COCO id. Images are
-320x240 JPEGs (~30 KB), each made unique by a JPEG comment segment (no re-encode).
+640x480 JPEGs of about 100 KB (COCO-like), each made unique by a JPEG comment segment (no re-encode).
 
-Measured, each build in a fresh process (its peak memory is the peak of the summed RSS of the whole process
-tree: the build, Ray's raylet/GCS and every worker, sampled every 50 ms):
-- the N-pair build: pairs/s and pairs/s per core (wall time x cores used);
-- a raw tar copy of the same image bytes (read every input tar, write each image into one plain tar);
+Measured, each build in a fresh `dataengine build` process (peak memory is the peak of the summed RSS of the whole
+process tree: the build, Ray's raylet/GCS and every worker, sampled every 50 ms; CPU time is summed over that
+tree too, so it does not depend on what else shares the machine):
+- the N-pair build: pairs/s (wall), pairs/s per core (wall x workers) and pairs per CPU second;
+- a raw tar copy of the same image bytes in the same run (read every input tar with `tarfile`, write each image
+  into one plain tar): the speed ratio build / copy on input images per second (wall), and on CPU time;
 - a build of `--small-pairs` input: peak memory of the big build / the small one.
 """
 
@@ -39,33 +42,34 @@ from dataengine.images import sha1_hex
 from dataengine.shards.writer import ShardWriter
 
 REPO = Path(__file__).resolve().parents[1]
-SIZE = (320, 240)
+SIZE = (640, 480)
 WORDS = ["left", "right", "middle", "front", "back", "big", "small", "red", "blue", "green", "near the window"]
 NOUNS = ["person", "car", "bottle", "chair", "cup", "dog", "laptop", "book"]
 
 
 def base_jpegs(count: int = 8, seed: int = 0) -> list[bytes]:
-    """A few photo-like 320x240 JPEGs (gradient + noise + shapes), ~30 KB each."""
+    """A few photo-like 640x480 JPEGs (gradient, noise, shapes) of about 100 KB, like COCO images."""
     rng = np.random.default_rng(seed)
     out = []
+    x = np.linspace(0, 1, SIZE[0])[None, :, None]
+    y = np.linspace(0, 1, SIZE[1])[:, None, None]
     for _ in range(count):
-        x = np.linspace(0, 1, SIZE[0])[None, :, None]
-        y = np.linspace(0, 1, SIZE[1])[:, None, None]
         smooth = rng.uniform(30, 200, (1, 1, 3)) + rng.uniform(-80, 80, (1, 1, 3)) * x + 60 * np.sin(6 * y + x)
-        pixels = np.clip(smooth + rng.normal(0, 18, (SIZE[1], SIZE[0], 3)), 0, 255).astype(np.uint8)
+        pixels = np.clip(smooth + rng.normal(0, 20, (SIZE[1], SIZE[0], 3)), 0, 255).astype(np.uint8)
         buf = io.BytesIO()
-        Image.fromarray(pixels, "RGB").save(buf, "JPEG", quality=90)
+        Image.fromarray(pixels, "RGB").save(buf, "JPEG", quality=85)
         out.append(buf.getvalue())
     return out
 
 
-def _items(rng: np.random.Generator, image_id: int, source: str, n_objects: int) -> list[dict]:
+def _refer_items(rng: np.random.Generator, image_id: int, source: str, n_objects: int) -> list[dict]:
+    """RefCOCO-like: per object three referring expressions (boxes) and one in-object point."""
     items = []
     for obj in range(n_objects):
-        x1, y1 = float(rng.uniform(0, 200)), float(rng.uniform(0, 150))
-        box = [round(x1, 2), round(y1, 2), round(x1 + rng.uniform(20, 110), 2), round(y1 + rng.uniform(20, 85), 2)]
+        x1, y1 = float(rng.uniform(0, 500)), float(rng.uniform(0, 380))
+        box = [round(x1, 2), round(y1, 2), round(x1 + rng.uniform(20, 130), 2), round(y1 + rng.uniform(20, 95), 2)]
         noun = NOUNS[(image_id + obj) % len(NOUNS)]
-        for s in range(3):  # sentences per object, as in RefCOCO
+        for s in range(3):
             word = WORDS[int(rng.integers(len(WORDS)))]
             query = f"the {word} {noun} {obj}" if s else f"{noun} number {obj}"  # s=0 repeats across sources
             sid = f"{source}-{image_id}-{obj}-{s}"
@@ -75,17 +79,26 @@ def _items(rng: np.random.Generator, image_id: int, source: str, n_objects: int)
     return items
 
 
+def _point_items(image_id: int) -> list[dict]:
+    """PixMo-like: several pointing questions per image."""
+    return [
+        {"task": "point", "query": f"point to the {NOUNS[(image_id + k) % len(NOUNS)]} {k}",
+         "points": [[float(40 + 60 * k), float(30 + 45 * k)]]}
+        for k in range(8)
+    ]  # fmt: skip
+
+
 def write_sources(root: Path, pairs: int, seed: int = 0) -> dict[str, Path]:
-    """Write the three sources; returns name -> shard folder. About `pairs` pairs before dedup and holdouts."""
+    """Write the three sources; returns name -> shard folder. About `pairs` pairs before dedup and holdouts, about
+    11 pairs per input image: `refcoco` on images [1, U/2] (3 objects), `refcocog` on [0.3U, 0.8U] (2 objects;
+    40% of its images are refcoco's), `pointing` on (0.8U, U] (8 points each); every 20th image is a val image."""
     rng = np.random.default_rng(seed)
     bases = base_jpegs(seed=seed)
-    per_image = 2 * 4 + 1.5  # refcoco/refcocog: 2 objects x (3 boxes + 1 point); pointing: ~1.5
-    n_images = max(10, int(pairs / per_image * 1.35))  # refcocog shares 40% of refcoco's images
-    n_ref = int(n_images * 0.55)
+    unique = max(20, int(pairs / 10.8))
     plans = {
-        "refcoco": range(1, n_ref + 1),
-        "refcocog": range(int(n_ref * 0.6) + 1, int(n_ref * 0.6) + n_ref + 1),
-        "pointing": range(n_images - int(n_images * 0.2) + 1, n_images + 1),
+        "refcoco": range(1, unique // 2 + 1),
+        "refcocog": range(int(unique * 0.3) + 1, int(unique * 0.8) + 1),
+        "pointing": range(int(unique * 0.8) + 1, unique + 1),
     }
     paths = {}
     for source, ids in plans.items():
@@ -95,13 +108,9 @@ def write_sources(root: Path, pairs: int, seed: int = 0) -> dict[str, Path]:
             image = with_comment(bases[image_id % len(bases)], f"bench image {image_id}".encode())
             split = "val" if image_id % 20 == 0 else "train"
             if source == "pointing":
-                n = 1 + image_id % 2
-                items = [
-                    {"task": "point", "query": f"a free spot {k}", "points": [[float(10 + k), float(20 + k)]]}
-                    for k in range(n)
-                ]
+                items = _point_items(image_id)
             else:
-                items = _items(rng, image_id, source, n_objects=2)
+                items = _refer_items(rng, image_id, source, n_objects=3 if source == "refcoco" else 2)
             record = {
                 "schema": "grounding/v1",
                 "key": f"{source}_{image_id:09d}",
@@ -156,19 +165,20 @@ def raw_tar_copy(sources: dict[str, Path], out: Path) -> tuple[float, int, int]:
     return time.perf_counter() - start, images, total
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            total += p.memory_info().rss
-    return total
+def _tree(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return [proc]
 
 
 def measured_build(recipe: Path, out: Path, workers: int) -> dict:
-    """Run `dataengine build` in a fresh process; wall time and peak RSS of its process tree."""
+    """Run `dataengine build` in a fresh process: wall time, peak RSS of its process tree (and of the driver),
+    and CPU seconds of the whole tree (the last reading of every process seen, sampled every 50 ms)."""
     cmd = [sys.executable, "-m", "dataengine.cli.app", "build", str(recipe), "--out", str(out)]
     cmd += ["--workers", str(workers)]
     peak = peak_driver = 0
+    cpu: dict[int, float] = {}
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     ps = psutil.Process(proc.pid)
@@ -177,9 +187,15 @@ def measured_build(recipe: Path, out: Path, workers: int) -> dict:
     def sample() -> None:
         nonlocal peak, peak_driver
         while not stop.is_set():
-            peak = max(peak, _tree_rss(ps))
-            with contextlib.suppress(psutil.Error):
-                peak_driver = max(peak_driver, ps.memory_info().rss)
+            total = 0
+            for p in _tree(ps):
+                with contextlib.suppress(psutil.Error):
+                    total += p.memory_info().rss
+                    times = p.cpu_times()
+                    cpu[p.pid] = times.user + times.system
+                    if p.pid == ps.pid:
+                        peak_driver = max(peak_driver, p.memory_info().rss)
+            peak = max(peak, total)
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -195,6 +211,7 @@ def measured_build(recipe: Path, out: Path, workers: int) -> dict:
     return {
         "seconds": seconds,
         "build_seconds": timing["seconds"],
+        "cpu_seconds": sum(cpu.values()),
         "peak_rss": peak,
         "peak_driver_rss": peak_driver,
         "stats": stats,
@@ -225,15 +242,20 @@ def main() -> None:
         print(
             f"{label}: {s['pairs']:,} pairs, {s['samples']:,} samples, {s['bytes'] / 1e9:.2f} GB in "
             f"{build['seconds']:.1f}s (build {build['build_seconds']:.1f}s); peak RSS {build['peak_rss'] / 2**20:,.0f} "
-            f"MiB (driver {build['peak_driver_rss'] / 2**20:,.0f} MiB)",
+            f"MiB (driver {build['peak_driver_rss'] / 2**20:,.0f} MiB); {build['cpu_seconds']:.1f} CPU s",
             flush=True,
         )
-        if label == "big":
-            copy_s, images, nbytes = raw_tar_copy(sources, args.out / "raw_copy.tar")
-            results["copy"] = {"seconds": copy_s, "images": images, "bytes": nbytes}
-            print(f"raw tar copy: {images:,} images, {nbytes / 1e9:.2f} GB in {copy_s:.1f}s", flush=True)
-        if not args.keep:
+        if not args.keep:  # free the disk before the copy
             shutil.rmtree(args.out / f"{label}_out", ignore_errors=True)
+        if label == "big":
+            os.sync()
+            cpu0 = time.process_time()
+            copy_s, images, nbytes = raw_tar_copy(sources, args.out / "raw_copy.tar")
+            cpu_s = time.process_time() - cpu0
+            results["copy"] = {"seconds": copy_s, "cpu_seconds": cpu_s, "images": images, "bytes": nbytes}
+            print(f"raw tar copy: {images:,} images, {nbytes / 1e9:.2f} GB in {copy_s:.1f}s", flush=True)
+            if not args.keep:
+                (args.out / "raw_copy.tar").unlink()
     big, small, copy = results["big"], results["small"], results["copy"]
     pairs = big["stats"]["pairs"]
     input_images = copy["images"]
@@ -251,6 +273,10 @@ def main() -> None:
         "build_input_images_per_s": round(build_img_s),
         "copy_images_per_s": round(copy_img_s),
         "speed_ratio_build_over_copy": round(build_img_s / copy_img_s, 3),
+        "build_cpu_seconds": round(big["cpu_seconds"], 1),
+        "copy_cpu_seconds": round(copy["cpu_seconds"], 1),
+        "build_pairs_per_cpu_second": round(pairs / big["cpu_seconds"]),
+        "cpu_ratio_copy_over_build": round(copy["cpu_seconds"] / big["cpu_seconds"], 3),
         "peak_rss_big_mib": round(big["peak_rss"] / 2**20),
         "peak_rss_small_mib": round(small["peak_rss"] / 2**20),
         "small_pairs": small["stats"]["pairs"],

@@ -314,3 +314,15 @@ def test_partitioned_plan_gives_the_same_corpus(sources, tmp_path, monkeypatch):
     assert names == sorted(p.name for p in many.iterdir() if p.is_file())
     for name in names:
         assert (one / name).read_bytes() == (many / name).read_bytes(), name
+
+
+def test_dry_run_before_conversion_estimates_from_weights(sources, tmp_path):
+    recipe = write_recipe(tmp_path / "r.yaml", sources, target=100)
+    text = recipe.read_text().replace(
+        "holdouts:", "  - name: fx\n    from: {fixture: refcoco, converter: refcocog, split_by: umd}\nholdouts:"
+    )
+    recipe.write_text(text)
+    plan = build_corpus(recipe, tmp_path / "out", dry_run=True, workers=0)
+    assert not plan["exact"] and plan["unconverted"] == ["fx"]
+    assert plan["quotas"] == {"refcoco": 40, "refcocog": 20, "llava": 20, "fx": 20}
+    assert not (tmp_path / "out").exists()

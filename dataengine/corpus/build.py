@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataengine import __version__
+from dataengine.corpus.finalize import finalize
 from dataengine.corpus.inputs import (
     HashCache,
     ResolvedInput,
@@ -90,8 +91,6 @@ def build_corpus(
         if summary.samples == 0:
             raise InputError(f"recipe {loaded.recipe.name!r} selects no items: check splits, tasks and holdouts")
         results = _write(ctx, summary)
-    from dataengine.corpus.finalize import finalize
-
     stats = finalize(ctx, sets, summary, results, build_info["command"])
     elapsed = time.monotonic() - started
     timing = {"seconds": round(elapsed, 3), "pairs_per_second": round(stats["pairs"] / max(elapsed, 1e-9), 1)}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import tarfile
 from collections import Counter
@@ -25,7 +26,6 @@ from dataengine.runtime.jobs import Task
 from dataengine.shards.reader import split_member_name
 
 TAR_BLOCK = 512
-BLOCK_BUFFER = 1 << 16
 SCAN_SCHEMA = {
     "set_id": pl.Int16,
     "shard_id": pl.Int32,
@@ -71,7 +71,9 @@ def iter_raw_samples(shard: Path) -> Iterator[RawSample]:
     """Samples of a tar with their byte ranges, reading JSON members only (image data is seeked over).
     Plain USTAR tars take the fast path (`tarscan`); others go through `tarfile`."""
     try:
-        with open(shard, "rb", buffering=BLOCK_BUFFER) as fh:
+        with open(shard, "rb", buffering=0) as fh:
+            if hasattr(os, "posix_fadvise"):  # read only the header and JSON pages, not the images around them
+                os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
             yield from _group_samples(_fast_members(fh), shard)
         return
     except UnsupportedTar:
