@@ -141,11 +141,12 @@ def test_cli_train_then_eval(data_root, tmp_path):
     out = runner.invoke(app, args)
     assert out.exit_code == 0, out.output
     assert "stage2: 2 steps" in out.output and (run_dir / "checkpoints" / "step-00000004").is_dir()
-    out = runner.invoke(app, ["train", "eval", str(run_dir), "--samples", "2", "--episodes", "1"])
+    out = runner.invoke(app, ["train", "eval", str(run_dir), "--samples", "2", "--episodes", "1", "--sim-split", "all"])
     assert out.exit_code == 0, out.output
     metrics = json.loads((run_dir / "checkpoints" / "step-00000004" / "metrics.json").read_text())
     assert metrics["grounding_samples"] == 2 and metrics["sim_episodes"] == 1
     assert 0 <= metrics["sim_success_rate"] <= 1 and sum(metrics["sim_outcomes"].values()) == 1
+    assert metrics["sim_split"] == "all" and metrics["sim_seed"] == 7 + 1_000_000
 
 
 def test_missing_inputs_name_the_command_that_makes_them(tmp_path):

@@ -88,7 +88,10 @@ def evaluate(
     grounding: Path | None = typer.Option(None, "--grounding", help="Held-out grounding shards to score."),
     sim: str | None = typer.Option(None, "--sim", help="Sim recipe for closed-loop evaluation."),
     episodes: int | None = typer.Option(None, "--episodes", min=0, help="Closed-loop episodes."),
-    samples: int | None = typer.Option(None, "--samples", min=0, help="Grounding samples to score."),
+    sim_split: str | None = typer.Option(
+        None, "--sim-split", help="seen, unseen or all: object/container split of the layouts (default: recipe's)."
+    ),
+    samples: int | None = typer.Option(None, "--samples", min=0, help="Grounding items to score."),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda."),
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -101,7 +104,13 @@ def evaluate(
     if sim is not None and episodes is None:
         episodes = 10
     metrics = evaluate_checkpoint(
-        checkpoint, grounding=grounding, sim_recipe=sim, episodes=episodes, samples=samples, device=device
+        checkpoint,
+        grounding=grounding,
+        sim_recipe=sim,
+        episodes=episodes,
+        samples=samples,
+        sim_split=sim_split,
+        device=device,
     )
     console.print(f"checkpoint {metrics['checkpoint']} (step {metrics['step']}):", highlight=False)
     _print_metrics(metrics)

@@ -2,7 +2,7 @@
 success predicate.
 
 Held-out task configurations: the sim recipe's layouts are drawn with seed + `seed_offset`, so no evaluation
-layout is a training layout (pass an `unseen`-split recipe to also hold out objects and containers). Each layout is
+layout is a training layout (`split="unseen"` also holds out the objects and containers). Each layout is
 first solved by the scripted expert in physics only (the same search the generator runs), so every evaluated
 scene is known to be feasible; then the scene is reset, a render look is drawn and the policy acts: every
 `execute_steps` control steps it sees the camera frame (JPEG round trip at the recipe's quality, like training
@@ -43,6 +43,7 @@ def evaluate_in_sim(
     image_size: int = 224,
     spatial_prompt: str = "upstream",
     seed_offset: int = 1_000_000,
+    split: str | None = None,
     max_steps: int = 200,
     execute_steps: int = 8,
     seed: int = 0,
@@ -54,7 +55,7 @@ def evaluate_in_sim(
     from dataengine.sim.search import EpisodeNotFound, find_episode, look_seed
     from dataengine.sim.spec import load_recipe
 
-    sim = load_recipe(sim_recipe_path)
+    sim = load_recipe(sim_recipe_path, split=split)
     sim = sim.model_copy(update={"seed": sim.seed + seed_offset})
     camera = camera or sim.render.cameras[0]
     backend = get_backend(sim.backend)
@@ -95,6 +96,7 @@ def evaluate_in_sim(
         "sim_mean_min_tool_to_pick_m": float(np.mean([r["min_tool_to_pick_m"] for r in results])) if n else None,
         "sim_outcomes": dict(sorted(reasons.items())),
         "sim_seed": sim.seed,
+        "sim_split": sim.split,
         "sim_wall_s": round(time.perf_counter() - t0, 2),
     }
 

@@ -36,6 +36,7 @@ def run_evaluations(
     sim_recipe: str | None,
     sim_episodes: int,
     grounding_samples: int | None = None,
+    sim_split: str | None = None,
 ) -> dict:
     e = recipe.eval
     metrics: dict = {}
@@ -72,6 +73,7 @@ def run_evaluations(
                 image_size=d.image_size,
                 spatial_prompt=d.spatial_prompt,
                 seed_offset=e.sim_seed_offset,
+                split=sim_split or e.sim_split,
                 max_steps=e.sim_max_steps,
                 execute_steps=e.execute_steps,
                 seed=recipe.seed,
@@ -124,6 +126,7 @@ def evaluate_checkpoint(
     sim_recipe: str | None = None,
     episodes: int | None = None,
     samples: int | None = None,
+    sim_split: str | None = None,
     device: str | None = None,
 ) -> dict:
     """Evaluate a checkpoint (or a run folder's latest one). Grounding: every sample of `grounding` (a folder of
@@ -144,7 +147,7 @@ def evaluate_checkpoint(
         sim_recipe = recipe.eval.sim_recipe
     metrics = run_evaluations(
         policy, encoder, recipe, dev, grounding_entries=entries, normalizer=normalizer, sim_recipe=sim_recipe,
-        sim_episodes=n_episodes if sim_recipe else 0, grounding_samples=samples,
+        sim_episodes=n_episodes if sim_recipe else 0, grounding_samples=samples, sim_split=sim_split,
     )  # fmt: skip
     metrics.update(checkpoint=str(ckpt), step=state["step"])
     _write_metrics(ckpt / METRICS_FILE, metrics)

@@ -126,6 +126,9 @@ class EvalConfig(_Strict):
     trace_tolerance: float = Field(default=0.1, gt=0, description="trace hit: mean error below this x diagonal")
     sim_recipe: str | None = Field(default=None, description="sim task recipe for closed-loop evaluation")
     sim_episodes: int = Field(default=0, ge=0)
+    sim_split: Literal["seen", "unseen", "all"] | None = Field(
+        default=None, description="object/container split of the evaluation layouts (None: the sim recipe's)"
+    )
     sim_seed_offset: int = Field(default=1_000_000, description="evaluation layouts use seeds from here on")
     sim_max_steps: int = Field(default=200, gt=0, description="control steps before an episode counts as failed")
     execute_steps: int = Field(default=8, ge=1, description="actions executed per predicted chunk")
