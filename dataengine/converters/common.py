@@ -170,10 +170,11 @@ def image_info(data: bytes, origin: str, **extra: Any) -> dict[str, Any]:
     return info
 
 
-def read_image_file(path: Path) -> bytes:
+def read_image_file(path: str | Path) -> bytes:
     """Bytes of an image file; raises ImageProblem("missing_image_file") when it is absent."""
     try:
-        return path.read_bytes()
+        with open(path, "rb", buffering=0) as fh:  # unbuffered: one read straight into the result
+            return fh.read()
     except FileNotFoundError as exc:
         raise ImageProblem("missing_image_file", f"{path} does not exist") from exc
     except IsADirectoryError as exc:

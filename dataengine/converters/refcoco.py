@@ -244,14 +244,14 @@ class RefCocoConverter(Converter):
                 yield Sample(record, data, used)
 
     def _read_image(self, root: Path, image_id: int, instances_name, ref_name) -> tuple[str, bytes]:
-        missing = []
+        missing, folder = [], str(root)
         for name in image_file_candidates(image_id, instances_name, ref_name):
             try:
                 rel = safe_relpath(name)
             except UnsafePathError as exc:
                 raise ImageProblem("unsafe_path", str(exc)) from exc
             try:
-                return rel, read_image_file(root / rel)
+                return rel, read_image_file(f"{folder}/{rel}")
             except ImageProblem as exc:
                 if exc.reason != "missing_image_file":
                     raise
