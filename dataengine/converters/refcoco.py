@@ -197,7 +197,7 @@ class RefCocoConverter(Converter):
 
     def _image_samples(self, entry, categories, points, images_root: Path, stats: TaskStats) -> Iterator[Output]:
         image_id, image, refs = entry["image_id"], entry["image"], entry["refs"]
-        ref_ids = [f"ref_id={r.get('ref_id')}" for r in refs]
+        ref_ids = _LazyRefIds(refs)
         if image is None:
             yield from (Reject(r, "missing_image_info", f"image {image_id} is not in instances.json") for r in ref_ids)
             return
@@ -268,9 +268,13 @@ class RefCocoConverter(Converter):
             detail = f"ann {ann['id']} belongs to image {ann.get('image_id')}"
             return Reject(ref_id, "annotation_image_mismatch", detail)
         bbox = ann.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, int | float) for v in bbox)):
+        if not isinstance(bbox, list) or len(bbox) != 4 or isinstance(bbox[0], bool):
             return Reject(ref_id, "bad_box", f"bbox {bbox!r} is not [x, y, w, h]")
-        if not all(math.isfinite(v) for v in bbox) or bbox[2] <= 0 or bbox[3] <= 0:
+        try:
+            finite = math.isfinite(bbox[0] + bbox[1] + bbox[2] + bbox[3])  # a non-number raises TypeError
+        except TypeError:
+            return Reject(ref_id, "bad_box", f"bbox {bbox!r} is not [x, y, w, h]")
+        if not finite or bbox[2] <= 0 or bbox[3] <= 0:
             return Reject(ref_id, "bad_box", f"bbox {bbox!r} has no area or is not finite")
         box, clipped = clip_box_xyxy(xywh_to_xyxy(bbox), info["width"], info["height"])
         if box is None:
@@ -335,6 +339,16 @@ def _load_instances(path: Path) -> dict[str, Any]:
     ):
         raise InputError(f"{path}: expected a COCO dict with 'images', 'annotations' and 'categories' lists")
     return data
+
+
+class _LazyRefIds:
+    """`ref_id=R` names of an image's refs, built only when a whole image is rejected (the rare path)."""
+
+    def __init__(self, refs: list[dict]) -> None:
+        self._refs = refs
+
+    def __iter__(self):
+        return (f"ref_id={r.get('ref_id')}" for r in self._refs)
 
 
 def _ref_order(ref: dict) -> tuple:

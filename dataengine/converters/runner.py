@@ -24,7 +24,7 @@ from dataengine.converters.common import gc_paused
 from dataengine.converters.registry import get_converter
 from dataengine.converters.report import REPORT_NAME, build_report, merge_quarantine
 from dataengine.errors import InputError
-from dataengine.records.grounding import GroundingRecord, item_pairs
+from dataengine.records.grounding import GroundingRecord
 from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, run_tasks
 from dataengine.shards.grounding import MANIFEST_NAME, GroundingShardWriter, merge_manifests, write_manifest
 
@@ -133,13 +133,13 @@ def convert_partition(task: Task, out_dir: Path) -> dict[str, Any]:
                     reject(source_id, "duplicate_key", f"key {record.key!r} was already written by this task")
                 continue
             written_keys.add(record.key)
+            pairs_before = writer.pairs
             writer.write(record, output.image_bytes)
             split = per_split.setdefault(record.split, Counter())
             split["samples"] += 1
             split["items"] += len(record.items)
-            for item in record.items:
-                items_by_task[item.task] += 1
-                split["pairs"] += item_pairs(item)
+            split["pairs"] += writer.pairs - pairs_before
+            items_by_task.update(item.task for item in record.items)
     shards = writer.close()
     parts_dir = out_dir / STATE_DIR / "parts"
     write_manifest(writer.rows, parts_dir / f"{task.task_id}.manifest.parquet")
