@@ -59,6 +59,7 @@ def run_scaling(recipe_path: str, episodes: int, out: Path, repeats: int) -> dic
     os.environ["RAY_worker_niceness"] = "0"
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": WORKER_ENV})
     walls: dict[int, list[float]] = {1: [], 2: []}
+    cores: dict[int, list[float]] = {1: [], 2: []}
     loads = []
     try:
         warm = load_recipe(recipe_path, episodes=2, episodes_per_shard=1)
@@ -70,11 +71,12 @@ def run_scaling(recipe_path: str, episodes: int, out: Path, repeats: int) -> dic
                 recipe = load_recipe(recipe_path, episodes=episodes, episodes_per_shard=2)
                 loads.append(os.getloadavg()[0])
                 wall0 = time.perf_counter()
-                generate(recipe, target, workers=workers, show_progress=False)
+                stats = generate(recipe, target, workers=workers, show_progress=False)
                 walls[workers].append(time.perf_counter() - wall0)
-                print(
-                    json.dumps({"repeat": rep, "workers": workers, "wall_s": round(walls[workers][-1], 1)}), flush=True
-                )
+                cpu = stats["cpu_physics_s"] + stats["cpu_render_s"]  # the workers' CPU seconds on episodes
+                cores[workers].append(cpu / walls[workers][-1])
+                row = {"repeat": rep, "workers": workers, "wall_s": round(walls[workers][-1], 1), "worker_cpu_s": cpu}
+                print(json.dumps({**row, "cores_used": round(cores[workers][-1], 2)}), flush=True)
     finally:
         ray.shutdown()
     one, two = statistics.median(walls[1]), statistics.median(walls[2])
@@ -86,6 +88,8 @@ def run_scaling(recipe_path: str, episodes: int, out: Path, repeats: int) -> dic
         "median_wall_s_1_worker": round(one, 1),
         "median_wall_s_2_workers": round(two, 1),
         "speedup_2_vs_1": round(one / two, 2),
+        "median_cores_used_1_worker": round(statistics.median(cores[1]), 2),
+        "median_cores_used_2_workers": round(statistics.median(cores[2]), 2),
         "load_average_1min_before_runs": [round(v, 2) for v in loads],
     }
 
