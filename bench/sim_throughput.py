@@ -56,7 +56,7 @@ def run_scaling(recipe_path: str, episodes: int, out: Path, repeats: int) -> dic
 
     # Ray starts workers at nice 15; on a shared machine that starves them behind any other job, which would
     # measure the neighbours, not the generator. Run them at normal priority, as Ray's job manager does.
-    os.environ["RAY_worker_niceness"] = "0"
+    os.environ["RAY_worker_niceness"] = "0"  # noqa: SIM112 (Ray reads this exact, mixed-case name)
     ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": WORKER_ENV})
     walls: dict[int, list[float]] = {1: [], 2: []}
     cores: dict[int, list[float]] = {1: [], 2: []}
