@@ -73,6 +73,79 @@ def convert(info, out: Path, workers: int) -> tuple[float, dict]:
     return time.perf_counter() - started, report
 
 
+def stage_costs(info, files: list[Path], repeats: int = 5) -> dict[str, float]:
+    """CPU microseconds per image of each step, each the minimum over `repeats` runs (outputs in RAM when
+    /dev/shm exists): where a conversion spends its time compared with the tar copy."""
+    import tempfile
+
+    from dataengine.converters.base import ConvertOptions
+    from dataengine.converters.refcoco import RefCocoConverter
+
+    n = len(files)
+    scratch = Path(tempfile.mkdtemp(dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+    options = ConvertOptions(input_path=str(info.input_path), images_dir=str(info.images_dir), limit=n)
+    converter = RefCocoConverter(options)
+    best: dict[str, float] = {}
+
+    def timed(name, fn):
+        started = time.process_time()
+        result = fn()
+        best[name] = min(best.get(name, float("inf")), (time.process_time() - started) / n * 1e6)
+        return result
+
+    try:
+        for _ in range(repeats):
+            _stage_round(converter, files, scratch, timed)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    plan = "convert: plan (reads the annotations of the whole set)"
+    best[plan] *= n / len(image_files(info.images_dir))  # per image of the whole set
+    return best
+
+
+def _stage_round(converter, files: list[Path], scratch: Path, timed) -> None:
+    from dataengine.converters.base import Sample, TaskStats
+    from dataengine.converters.common import gc_paused, image_info
+    from dataengine.records.grounding import GroundingRecord
+    from dataengine.shards.grounding import manifest_rows
+    from dataengine.shards.writer import ShardWriter
+
+    datas = timed("baseline: read image files", lambda: [p.read_bytes() for p in files])
+    timed("baseline: tar the bytes", lambda: tar_bytes(files, datas, scratch / "base.tar"))
+    with gc_paused():
+        parts = timed("convert: plan (reads the annotations of the whole set)", converter.plan)
+        timed("convert: inner points of polygons", lambda: [converter._inner_points(p["images"]) for p in parts])
+        timed("convert: SHA-1 + image header", lambda: [image_info(d, "x") for d in datas])
+        outs = timed(
+            "convert: read() (files, SHA-1, header, points, items)",
+            lambda: [o for p in parts for o in converter.read(p, TaskStats()) if isinstance(o, Sample)],
+        )
+        records = timed(
+            "convert: validate records (pydantic)", lambda: [GroundingRecord.model_validate(o.record) for o in outs]
+        )
+    jsons = timed("convert: record JSON (to_json_bytes)", lambda: [r.to_json_bytes() for r in records])
+    timed("convert: manifest rows", lambda: [manifest_rows(r, "x") for r in records])
+
+    def write_shards():
+        with ShardWriter(scratch / "shards", "p") as writer:
+            for record, output, data in zip(records, outs, jsons, strict=True):
+                writer.write(record.key, {"json": data, "jpg": output.image_bytes})
+        shutil.rmtree(scratch / "shards")
+
+    timed("convert: tar the JSON and image members (ShardWriter)", write_shards)
+
+
+def tar_bytes(files: list[Path], datas: list[bytes], out: Path) -> None:
+    with (
+        open(out, "wb", buffering=IO_BUFFER) as fh,
+        tarfile.open(fileobj=fh, mode="w", format=tarfile.USTAR_FORMAT, copybufsize=IO_BUFFER) as tar,
+    ):
+        for path, data in zip(files, datas, strict=True):
+            info = tarfile.TarInfo(path.name)
+            info.size, info.mtime = len(data), 0
+            tar.addfile(info, io.BytesIO(data))
+
+
 def load() -> str:
     return "/".join(f"{v:.1f}" for v in os.getloadavg())
 
@@ -94,7 +167,10 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000, help="images in the synthetic dataset")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("/tmp/dataengine_convert_bench"), help="scratch folder")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement; the best is kept")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each measurement, best kept (0: stages only)")
+    parser.add_argument(
+        "--stages", type=int, default=0, help="also print CPU us/image of each step on the first N images"
+    )
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     info = generate(args.work, args.n, args.seed)
@@ -103,6 +179,12 @@ def main() -> None:
     print(f"{len(files)} images, {total_bytes / 1e9:.2f} GB, {total_bytes / len(files) / 1e3:.0f} KB average")
     for path in files:  # warm the page cache so every measurement reads from memory
         path.read_bytes()
+    if args.stages:
+        print(f"CPU us/image of each step (first {args.stages} images, best of 5, load {load()}):")
+        for name, micros in stage_costs(info, files[: args.stages]).items():
+            print(f"  {name:58s} {micros:7.1f}")
+    if args.repeat < 1:
+        return
 
     import ray
 
