@@ -326,3 +326,25 @@ def test_dry_run_before_conversion_estimates_from_weights(sources, tmp_path):
     assert not plan["exact"] and plan["unconverted"] == ["fx"]
     assert plan["quotas"] == {"refcoco": 40, "refcocog": 20, "llava": 20, "fx": 20}
     assert not (tmp_path / "out").exists()
+
+
+def test_every_output_record_is_in_canonical_form(built):
+    from dataengine.records.grounding import GroundingRecord
+    from dataengine.shards import iter_shard_set
+
+    out, _ = built
+    for sample in iter_shard_set(out):
+        assert GroundingRecord.from_json_bytes(sample["json"]).to_json_bytes() == sample["json"], sample["__key__"]
+
+
+def test_canonical_check_refuses_what_orjson_would_format_differently():
+    from dataengine.corpus.scan import _is_canonical
+    from tests.helpers import make_image, make_record
+
+    plain = make_record("k", make_image(), [{"task": "box", "query": "q", "boxes": [[1, 2, 3, 4]]}])
+    assert _is_canonical(plain, plain.to_json_bytes())
+    tiny = make_record(
+        "k", make_image(), [{"task": "box", "query": "q", "boxes": [[1, 2, 3, 4]], "meta": {"eps": 1e-05}}]
+    )
+    assert not _is_canonical(tiny, tiny.to_json_bytes())  # the standard library writes 1e-05, orjson 0.00001
+    assert not _is_canonical(plain, plain.to_json_bytes().replace(b",", b", ", 1))

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 import polars as pl
 from pydantic import ValidationError
 
@@ -137,6 +138,14 @@ def coco_image_id(record: dict) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _is_canonical(record: GroundingRecord, data: bytes) -> bool:
+    """True when the bytes are exactly the record's canonical JSON and orjson (the write phase's encoder)
+    reproduces them: the write phase may then merge such records without the model."""
+    if record.to_json_bytes() != data:
+        return False
+    return orjson.dumps(orjson.loads(data), option=orjson.OPT_SORT_KEYS) == data
+
+
 def _id_fields(record: GroundingRecord) -> dict:
     """The record fields `coco_image_id` looks at, without dumping the whole record."""
     image = record.image
@@ -199,7 +208,7 @@ def scan_shard(task: Task, out_dir: Path) -> dict:
             continue
         group = record.image.sha1 if record.image else text_group(set_name, raw.key)
         coco_id = coco_image_id(_id_fields(record)) if record.image else None
-        canonical = record.to_json_bytes() == raw.json_bytes
+        canonical = _is_canonical(record, raw.json_bytes)
         licenses[record.license] += 1
         splits[record.split] += 1
         priorities = item_priorities(seed, set_name, raw.key, len(record.items))

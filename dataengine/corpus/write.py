@@ -20,6 +20,7 @@ import tarfile
 from collections import Counter
 from pathlib import Path
 
+import orjson
 import polars as pl
 from pydantic import ValidationError
 
@@ -93,8 +94,10 @@ def merged_license(licenses: list[str]) -> str:
 
 
 def canonical_json(record: dict) -> bytes:
-    """The bytes `GroundingRecord.to_json_bytes()` gives for an already canonical record dict."""
-    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The bytes `GroundingRecord.to_json_bytes()` gives for a record dict built from canonical records (orjson
+    with sorted keys; the scan only marks a record canonical when orjson reproduces its bytes exactly, so number
+    formats cannot differ from the standard library's)."""
+    return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
 
 
 def _n_targets(item: dict, n_pairs: int) -> int:
@@ -195,7 +198,7 @@ def _merge_group(group: str, rows: list[tuple], inputs: _Inputs, names: list[str
     loaded = {}
     for ref in refs:
         members = inputs.read(*ref)
-        loaded[ref] = (json.loads(members["json"]), members)
+        loaded[ref] = (orjson.loads(members["json"]), members)
     first_record, first_members = loaded[refs[0]]
     image = first_record.get("image")
     image_bytes = None
@@ -250,7 +253,7 @@ def _merge_group(group: str, rows: list[tuple], inputs: _Inputs, names: list[str
             bucket.reject(group, "invalid_merged_record", f"{'.'.join(map(str, first['loc']))}: {first['msg']}")
             return None
         json_bytes = model.to_json_bytes()
-        record = json.loads(json_bytes)
+        record = orjson.loads(json_bytes)
         provenance = [(*prov[:3], item_pairs(it)) for prov, it in zip(provenance, model.items, strict=True)]
     bucket.counts["merged_samples"] += len(refs) > 1
     bucket.counts["multi_source_samples"] += len(unique_sources) > 1
