@@ -200,3 +200,24 @@ def test_depth_and_segmentation_members_agree_with_the_labels(tmp_path):
                 assert np.all(np.isnan(arrays["pick_box_xyxy"][t, c]))
             else:
                 np.testing.assert_allclose(arrays["pick_box_xyxy"][t, c], box)
+
+
+def test_too_dark_looks_are_redrawn(tmp_path):
+    recipe_path = _small_recipe(tmp_path, episodes=1)
+    data = yaml.safe_load(recipe_path.read_text())
+    data["render"].update({"width": 48, "height": 48, "min_mean_intensity": 255, "max_redraws": 2})
+    recipe_path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "dark"
+    generate(load_recipe(recipe_path), out, workers=0, rewriter="none", show_progress=False)
+    (sample,) = _samples(out)
+    record = EpisodeRecord.from_json_bytes(sample["episode.json"])
+    assert record.render.redraws == 2 and record.render.mean_intensity < 255
+
+
+def test_occlusion_is_a_ratio_and_low_before_the_robot_arrives(demo_run):
+    for sample in _samples(demo_run[0]):
+        arrays = load_npz(sample["arrays.npz"])
+        occlusion = arrays["pick_occlusion"]
+        finite = occlusion[np.isfinite(occlusion)]
+        assert finite.size and finite.min() >= 0 and finite.max() <= 1
+        assert occlusion[0, 0] < 0.35  # front camera, first frame: the arm is still far from the object
