@@ -15,13 +15,12 @@ import pytest
 
 from dataengine.errors import MissingDependencyError
 from dataengine.geometry import project_points_cv, quat_angle_between_rad, quat_wxyz_to_matrix
+from dataengine.runtime.jobs import check_placement
 from dataengine.sim.backends import get_backend
 from dataengine.sim.backends.placement import (
     RTX_RESOURCE,
     backend_remote_options,
     check_backend_available,
-    check_ray_placement,
-    missing_resources,
 )
 from tests.fixtures.usd_scenes import demo_recipe, sampled_layout
 
@@ -193,13 +192,11 @@ def test_isaac_tasks_ask_for_an_rtx_gpu_and_clusters_without_one_are_refused():
     assert options == {"num_gpus": 1, "resources": {RTX_RESOURCE: 1}}
     cpu_only = {"CPU": 64.0, "memory": 1e11}
     datacenter_gpus = {"CPU": 64.0, "GPU": 8.0}
-    assert missing_resources(cpu_only, options) == {RTX_RESOURCE: 1, "GPU": 1}
-    assert missing_resources(datacenter_gpus, options) == {RTX_RESOURCE: 1}
     for resources in (cpu_only, datacenter_gpus):
-        with pytest.raises(Exception, match=r"ray start .*--resources='\{\"rtx\": N\}'"):
-            check_ray_placement(resources, options)
-    check_ray_placement({"CPU": 16.0, "GPU": 2.0, RTX_RESOURCE: 2.0}, options)
-    check_ray_placement(cpu_only, backend_remote_options("mujoco"))
+        with pytest.raises(Exception, match=r"ray start .*--resources='\{\"rtx\": 1\}'"):
+            check_placement(resources, options, "sim generate")
+    check_placement({"CPU": 16.0, "GPU": 2.0, RTX_RESOURCE: 2.0}, options, "sim generate")
+    check_placement(cpu_only, backend_remote_options("mujoco"), "sim generate")
 
 
 @pytest.mark.ray

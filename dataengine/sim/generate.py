@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from dataengine.runtime.jobs import Task, atomic_write_text, run_tasks
+from dataengine.sim.backends.placement import backend_remote_options, check_backend_available
 from dataengine.sim.spec import SimRecipe
 
 log = logging.getLogger(__name__)
@@ -200,6 +201,7 @@ def generate(
     """Run the whole job; returns the statistics written to `sim_stats.json`. `on_progress(results_so_far)` is
     called after each finished chunk (benchmarks sample memory there)."""
     out_dir = Path(out_dir)
+    check_backend_available(recipe.backend)  # fail at once, before Ray or any work, with the install hint
     rewriter = rewriter or recipe.rewriter
     tasks = chunk_tasks(recipe, render, rewriter)
     fingerprint = f"{recipe.fingerprint()}-render{int(render)}-{rewriter}-{recipe.backend}"
@@ -213,7 +215,7 @@ def generate(
         workers=workers,
         ray_address=ray_address,
         resume=resume,
-        remote_options={"max_calls": WORKER_MAX_CALLS},
+        remote_options={"max_calls": WORKER_MAX_CALLS, **backend_remote_options(recipe.backend)},
         describe=describe_progress if on_progress is None else lambda r: (on_progress(r), describe_progress(r))[1],
         show_progress=show_progress,
     )

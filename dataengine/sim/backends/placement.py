@@ -1,4 +1,4 @@
-"""Where each backend runs on Ray, and the checks that refuse a job before any work when it cannot run.
+"""Where each backend runs on Ray, and the check that refuses a backend that cannot start here.
 
 MuJoCo runs on any CPU. Isaac Sim needs an RTX GPU (RT cores: A100 / H100 / H200 cannot render), which Ray cannot
 tell apart from other GPUs, so RTX nodes declare a custom resource when they join the cluster:
@@ -6,7 +6,8 @@ tell apart from other GPUs, so RTX nodes declare a custom resource when they joi
     ray start --address=HEAD:6379 --num-gpus=<GPUs> --resources='{"rtx": <GPUs>}'
 
 and Isaac tasks ask for `{"num_gpus": 1, "resources": {"rtx": 1}}`: one task per RTX GPU, never on a CPU-only or
-datacenter-GPU node (Ray also sets CUDA_VISIBLE_DEVICES to that task's GPU).
+datacenter-GPU node (Ray also sets CUDA_VISIBLE_DEVICES to that task's GPU). `runtime.jobs.run_tasks` refuses at
+once a job whose resources no node offers.
 """
 
 from __future__ import annotations
@@ -41,24 +42,3 @@ def check_backend_available(name: str) -> None:
         require_isaac_sim()
     else:
         raise RecipeError(f"unknown simulator backend {name!r}; valid: {', '.join(BACKEND_NAMES)}")
-
-
-def missing_resources(cluster_resources: dict[str, float], remote_options: dict[str, Any]) -> dict[str, float]:
-    """Resources a task asks for that the whole cluster does not have (name -> amount asked)."""
-    wanted = dict(remote_options.get("resources") or {})
-    if remote_options.get("num_gpus"):
-        wanted["GPU"] = remote_options["num_gpus"]
-    return {k: v for k, v in wanted.items() if cluster_resources.get(k, 0) < v}
-
-
-def check_ray_placement(cluster_resources: dict[str, float], remote_options: dict[str, Any]) -> None:
-    """Refuse a job whose tasks no node of the cluster could run (Ray would otherwise wait forever)."""
-    missing = missing_resources(cluster_resources, remote_options)
-    if missing:
-        asked = ", ".join(f"{k}={v:g}" for k, v in sorted(missing.items()))
-        raise RecipeError(
-            f"no node in the Ray cluster offers {asked} (cluster: {dict(sorted(cluster_resources.items()))}). "
-            f"Isaac Sim workers run only on RTX nodes started with "
-            f"`ray start --address=<head>:6379 --num-gpus=N --resources='{{\"{RTX_RESOURCE}\": N}}'`; "
-            "use --backend mujoco on CPU-only clusters."
-        )
