@@ -3,7 +3,8 @@
     python bench/convert_refcoco.py --n 20000 --work /tmp/dataengine_convert_bench [--repeat 2]
 
 Builds (or reuses) a synthetic RefCOCO-layout dataset of N COCO-sized JPEGs (`dataengine fixtures
-refcoco-synthetic`), warms the page cache and a local Ray (2 CPUs), then times
+refcoco-synthetic`), warms the page cache and a local Ray (2 CPUs), then times (outputs to --out-root, RAM by
+default, so that every method writes at memory speed and the disk's write-back does not decide the result)
   (a) a plain tar copy of every image file (read, append to one USTAR tar; the baseline),
   (b) `run_conversion("refcoco", ..., workers=1)` on Ray,
   (c) the same with workers=2,
@@ -171,7 +172,16 @@ def main() -> None:
     parser.add_argument(
         "--stages", type=int, default=0, help="also print CPU us/image of each step on the first N images"
     )
+    parser.add_argument(
+        "--out-root",
+        type=Path,
+        default=Path("/dev/shm/dataengine_convert_bench_out") if Path("/dev/shm").is_dir() else None,
+        help="where the outputs of each measurement go (deleted after it); default /dev/shm, so that the disk's "
+        "write-back speed does not decide the result (the input is read from the warm page cache)",
+    )
     args = parser.parse_args()
+    out_root = args.out_root or args.work / "outputs"
+    out_root.mkdir(parents=True, exist_ok=True)
     args.work.mkdir(parents=True, exist_ok=True)
     info = generate(args.work, args.n, args.seed)
     files = image_files(info.images_dir)
@@ -190,7 +200,7 @@ def main() -> None:
 
     ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR")
     try:
-        warm = args.work / "warmup"
+        warm = out_root / "warmup"
         shutil.rmtree(warm, ignore_errors=True)
         from dataengine.converters import run_conversion
 
@@ -206,11 +216,11 @@ def main() -> None:
                 os.sync()  # start every measurement with no dirty pages from the previous one
                 before, cpu_before = load(), cpu_seconds()
                 if name == "tar_copy":
-                    target = args.work / "baseline.tar"
+                    target = out_root / "baseline.tar"
                     seconds = tar_copy(files, target)
                     target.unlink()
                 else:
-                    out = args.work / f"out_{name}"
+                    out = out_root / f"out_{name}"
                     shutil.rmtree(out, ignore_errors=True)
                     seconds, reports[name] = convert(info, out, workers=int(name[-1]))
                     shutil.rmtree(out)
@@ -222,6 +232,8 @@ def main() -> None:
                 )
     finally:
         ray.shutdown()
+        with contextlib.suppress(OSError):
+            out_root.rmdir()  # only when empty
     best = {name: min(values) for name, values in times.items()}
     speed = {name: len(files) / seconds for name, seconds in best.items()}
     result = {
