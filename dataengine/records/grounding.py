@@ -6,10 +6,10 @@ This model is the single definition of the record. `schemas/grounding.v1.schema.
 
 from __future__ import annotations
 
-import json
 from itertools import pairwise
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dataengine.geometry import COORD_DECIMALS
@@ -130,7 +130,7 @@ class GroundingRecord(_Model):
         """Deterministic JSON (sorted keys, no whitespace, UTF-8); absent optional fields are omitted."""
         data = self.model_dump(by_alias=True, exclude_none=True, mode="json")
         data["image"] = data.get("image")  # text-only samples keep an explicit null
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
     @classmethod
     def from_json_bytes(cls, data: bytes) -> GroundingRecord:

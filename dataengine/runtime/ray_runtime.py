@@ -35,8 +35,8 @@ def ray_session(address: str | None = None, num_cpus: int | None = None, env_var
     }
     if address:
         ray.init(address=address, **kwargs)
-    else:
-        ray.init(num_cpus=num_cpus, **kwargs)
+    else:  # "local": always a fresh local instance, never another process's running cluster
+        ray.init(address="local", num_cpus=num_cpus, **kwargs)
     resources = ray.cluster_resources()
     log.info("ray: %s CPUs on %d node(s)", resources.get("CPU", 0), len(ray.nodes()))
     try:
