@@ -268,7 +268,7 @@ def main() -> None:
         "input_image_bytes": copy["bytes"],
         "build_seconds_wall": round(big["seconds"], 2),
         "build_pairs_per_s": round(pairs / big["seconds"]),
-        "build_pairs_per_s_per_core": round(pairs / big["seconds"] / args.workers),
+        "build_pairs_per_s_per_core": round(pairs / big["seconds"] / max(1, args.workers)),  # workers 0: inline
         "copy_seconds": round(copy["seconds"], 2),
         "build_input_images_per_s": round(build_img_s),
         "copy_images_per_s": round(copy_img_s),
