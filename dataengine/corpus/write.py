@@ -94,9 +94,9 @@ def merged_license(licenses: list[str]) -> str:
 
 
 def canonical_json(record: dict) -> bytes:
-    """The bytes `GroundingRecord.to_json_bytes()` gives for a record dict built from canonical records (orjson
-    with sorted keys; the scan only marks a record canonical when orjson reproduces its bytes exactly, so number
-    formats cannot differ from the standard library's)."""
+    """The bytes `GroundingRecord.to_json_bytes()` gives for a record dict built from canonical records: orjson
+    with sorted keys, the encoder `to_json_bytes` uses (the scan also checks that orjson reproduces each input
+    record's bytes, so this stays true if the model's encoder changes)."""
     return orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
 
 
