@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("torch")
 
 from dataengine.errors import JobStateError
-from dataengine.train.shard_index import load_shard_set, scan_tar
+from dataengine.train.shard_index import load_shard_set
 from dataengine.train.streams import META_KEYS, ShardStream, StreamLoader
 from tests.fixtures.inspect_shards import build_samples, write_foreign_tar
 from tests.fixtures.train_data import make_grounding_shards
@@ -96,11 +96,11 @@ def test_resume_refuses_another_layout_or_seed(shard_dir):
 
 
 def test_foreign_tar_is_scanned_and_read(tmp_path):
-    """A tar written by another tool (GNU format, folder prefix, no sidecar index) streams the same samples."""
+    """A tar written by another tool (GNU format, folder prefix, no sidecar index) streams the same samples (its
+    sample table: tests/test_shards_index.py)."""
     samples = build_samples(6, seed=1)
     tar = write_foreign_tar(tmp_path / "foreign.tar", samples)
-    table = scan_tar(tar)
-    assert [k for k, _, _ in table] == [f"images/{r.key}" for r, _ in samples]
+    assert load_shard_set(tar)[0].keys == [f"images/{r.key}" for r, _ in samples]
     stream = ShardStream(load_shard_set(tar), KeyUnits(), shuffle_buffer=1, shuffle_shards=False, epochs=1)
     assert keys_of(StreamLoader(stream, 2, collate)) == [f"images/{r.key}/0" for r, _ in samples]
 
@@ -112,29 +112,3 @@ def test_too_many_slots_for_the_data_is_a_clear_error(tmp_path):
     stream = make_stream(shard_dir, epochs=1, rank=0, world_size=4)
     with pytest.raises(ShardError, match="loader slots"):
         keys_of(StreamLoader(stream, 2, collate))
-
-
-def test_fast_ustar_parsing_matches_tarfile(shard_dir, tmp_path):
-    """The direct USTAR header parser gives what `tarfile` gives, also for names that need the prefix field."""
-    import io
-    import tarfile
-
-    from dataengine.train.shard_index import _parse_with_tarfile, _ustar_members, parse_sample_bytes
-
-    entry = load_shard_set(shard_dir)[0]
-    blob = entry.path.read_bytes()
-    for offset, length in zip(entry.offsets, entry.lengths, strict=True):
-        piece = blob[offset : offset + length]
-        assert _ustar_members(piece) is not None
-        assert parse_sample_bytes(piece, "s") == _parse_with_tarfile(piece, "s")
-    buf = io.BytesIO()
-    long_dir = "d" * 120
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for ext, data in (("json", b"{}"), ("jpg", b"\xff\xd8" * 300)):
-            info = tarfile.TarInfo(f"{long_dir}/key1.{ext}")
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    piece = buf.getvalue()
-    assert _ustar_members(piece) is not None
-    fast = parse_sample_bytes(piece, "s")
-    assert fast == _parse_with_tarfile(piece, "s") and fast["__key__"] == f"{long_dir}/key1"

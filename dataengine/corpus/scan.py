@@ -20,13 +20,12 @@ import polars as pl
 from pydantic import ValidationError
 
 from dataengine.corpus.quotas import item_priorities
-from dataengine.corpus.tarscan import UnsupportedTar, iter_members
 from dataengine.images import IMAGE_EXTS, sha1_hex
 from dataengine.records.grounding import BoxItem, GroundingRecord, PointItem, TraceItem, item_pairs
 from dataengine.runtime.jobs import Task
 from dataengine.shards.reader import split_member_name
+from dataengine.shards.tarscan import UnsupportedTar, iter_members, padded_size
 
-TAR_BLOCK = 512
 SCAN_SCHEMA = {
     "set_id": pl.Int16,
     "shard_id": pl.Int32,
@@ -70,7 +69,7 @@ class RawSample:
 
 def iter_raw_samples(shard: Path) -> Iterator[RawSample]:
     """Samples of a tar with their byte ranges, reading JSON members only (image data is seeked over).
-    Plain USTAR tars take the fast path (`tarscan`); others go through `tarfile`."""
+    Plain USTAR tars take the fast path (`shards.tarscan`); others go through `tarfile`."""
     try:
         with open(shard, "rb", buffering=0) as fh:
             if hasattr(os, "posix_fadvise"):  # read only the header and JSON pages, not the images around them
@@ -96,7 +95,7 @@ def _read_at(fh, offset: int, size: int) -> bytes:
 def _tarfile_members(tar: tarfile.TarFile) -> Iterator[tuple[str, int, int, int, Callable[[], bytes]]]:
     for member in tar:
         if member.isfile():
-            end = member.offset_data + (member.size + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
+            end = member.offset_data + padded_size(member.size)
             yield member.name, member.offset, end, member.size, lambda m=member: tar.extractfile(m).read()
 
 

@@ -12,11 +12,9 @@ construction and its JSON is written directly in the same canonical form; otherw
 
 from __future__ import annotations
 
-import io
 import itertools
 import json
 import os
-import tarfile
 from collections import Counter
 from pathlib import Path
 
@@ -26,12 +24,12 @@ from pydantic import ValidationError
 
 from dataengine.corpus.plan import read_bucket
 from dataengine.corpus.resize import resize_sample
-from dataengine.corpus.tarscan import UnsupportedTar, split_members
 from dataengine.images import EXT_TO_FORMAT, FORMAT_TO_EXT, IMAGE_EXTS, sha1_hex
 from dataengine.records.grounding import GroundingRecord, item_pairs
 from dataengine.runtime.jobs import STATE_DIR, Task
 from dataengine.shards.grounding import MANIFEST_SCHEMA
 from dataengine.shards.reader import split_member_name
+from dataengine.shards.tarscan import chunk_members
 from dataengine.shards.writer import ShardWriter
 
 # The foundation's manifest columns plus provenance: the input sample key, its split and the item's index there.
@@ -60,13 +58,8 @@ class _Inputs:
         chunk = os.pread(fd, length, offset)
         if len(chunk) != length:
             raise OSError(f"{self.paths[shard_id]}: short read at {offset} (input changed since the scan?)")
-        try:
-            named = split_members(chunk)
-        except UnsupportedTar:
-            with tarfile.open(fileobj=io.BytesIO(chunk), mode="r:") as tar:
-                named = [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]
         members: dict[str, bytes] = {}
-        for name, data in named:
+        for name, data in chunk_members(chunk):
             parts = split_member_name(name)
             if parts is not None:
                 members[parts[1]] = data

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
-import io
-import json
 import logging
-import tarfile
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -21,8 +18,8 @@ from pydantic import ValidationError
 from dataengine.errors import DataEngineError, InputError, ShardError
 from dataengine.inspect.manifest_check import usable_manifest
 from dataengine.shards.grounding import GroundingSample, decode_sample
-from dataengine.shards.reader import iter_samples, list_shards, split_member_name
-from dataengine.shards.writer import index_path
+from dataengine.shards.index import read_sample, sample_table
+from dataengine.shards.reader import iter_samples, list_shards
 
 log = logging.getLogger(__name__)
 
@@ -132,36 +129,9 @@ def _select_with_manifest(
 
 
 def _read_samples(shard: Path, name: str, keys: set[str]):
-    """The samples with these keys: seek through the sidecar index when there is one, else stream the tar."""
-    index_file = index_path(shard)
-    if index_file.is_file():
-        index = {key: (offset, length) for key, offset, length in json.loads(index_file.read_text())["index"]}
-        if keys <= index.keys():
-            with open(shard, "rb") as fh:
-                for key in sorted(keys, key=lambda k: index[k][0]):
-                    offset, length = index[key]
-                    fh.seek(offset)
-                    yield _parse_sample_bytes(fh.read(length), key, name)
-            return
-    remaining = set(keys)
-    for raw in iter_samples(shard, name):
-        if raw["__key__"] in remaining:
-            remaining.discard(raw["__key__"])
-            yield raw
-            if not remaining:
-                return
-
-
-def _parse_sample_bytes(data: bytes, key: str, name: str) -> dict:
-    """One sample's tar members (as located by the index) -> a raw sample dict."""
-    sample: dict = {"__key__": key, "__shard__": name}
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data + bytes(1024)), mode="r:") as tar:
-            for member in tar:
-                parts = split_member_name(member.name)
-                if not member.isfile() or parts is None or parts[0] != key:
-                    raise ShardError(f"{name}: index entry for {key!r} points at member {member.name!r}")
-                sample[parts[1]] = tar.extractfile(member).read()
-    except tarfile.TarError as exc:
-        raise ShardError(f"{name}: index entry for {key!r} does not point at a tar member ({exc})") from exc
-    return sample
+    """The samples with these keys that the shard holds, found through its sample table (sidecar index or a
+    header-only scan), in tar order."""
+    table = {key: (offset, length) for key, offset, length in sample_table(shard)}
+    with open(shard, "rb") as fh:
+        for key in sorted(keys & table.keys(), key=lambda k: table[k][0]):
+            yield read_sample(fh, *table[key], name, key)

@@ -9,6 +9,7 @@ from dataengine.shards.grounding import (
     merge_manifests,
     write_manifest,
 )
+from dataengine.shards.index import read_sample, sample_table, scan_tar
 from dataengine.shards.reader import iter_samples, iter_shard_set, list_shards
 from dataengine.shards.writer import ShardInfo, ShardWriter, index_path
 
@@ -25,5 +26,8 @@ __all__ = [
     "list_shards",
     "manifest_rows",
     "merge_manifests",
+    "read_sample",
+    "sample_table",
+    "scan_tar",
     "write_manifest",
 ]

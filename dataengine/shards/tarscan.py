@@ -1,13 +1,15 @@
 """Fast reading of plain USTAR tars (what `ShardWriter` writes): member headers parsed directly, image data
-seeked over or sliced, no per-member `TarInfo` objects. `tarfile` costs ~30 µs per member in Python; a build
-touches every member of every input shard twice, so this is most of its per-sample overhead.
+seeked over or sliced, no per-member `TarInfo` objects. `tarfile` costs ~30 µs per member in Python; a corpus
+build touches every member of every input shard twice, so this is most of its per-sample overhead.
 
 Headers are checked (checksum, octal fields); anything this reader does not handle (PAX or GNU long-name
-headers, base-256 sizes, links) raises `UnsupportedTar`, and callers fall back to `tarfile`.
+headers, base-256 sizes, links) raises `UnsupportedTar`, and callers fall back to `tarfile` (`chunk_members`
+does so itself). Names decode as `tarfile` decodes them (UTF-8, undecodable bytes surrogate-escaped).
 """
 
 from __future__ import annotations
 
+import io
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +25,11 @@ class UnsupportedTar(Exception):
     """A header this reader does not parse; use tarfile for this archive."""
 
 
+def padded_size(size: int) -> int:
+    """Bytes a member's data occupies in the archive: its size rounded up to whole 512-byte blocks."""
+    return (size + BLOCK - 1) // BLOCK * BLOCK
+
+
 @dataclass(frozen=True)
 class Member:
     name: str
@@ -33,7 +40,7 @@ class Member:
     @property
     def end(self) -> int:
         """Offset just past the member's data padding."""
-        return self.data_offset + (self.size + BLOCK - 1) // BLOCK * BLOCK
+        return self.data_offset + padded_size(self.size)
 
 
 def _octal(field: bytes) -> int:
@@ -58,12 +65,13 @@ def parse_header(block: bytes, offset: int) -> Member | None:
         prefix = block[345:500].split(b"\0", 1)[0]
         if prefix:
             name = prefix + b"/" + name
-    return Member(name.decode("utf-8"), offset, offset + BLOCK, _octal(block[124:136]))
+    return Member(name.decode("utf-8", "surrogateescape"), offset, offset + BLOCK, _octal(block[124:136]))
 
 
 def iter_members(fh: BinaryIO) -> Iterator[Member]:
     """Members of a tar read from `fh` (positioned at its start); the caller may read a member's data before
-    asking for the next one (this reader seeks to the next header itself)."""
+    asking for the next one (this reader seeks to the next header itself). When it stops, `fh` is just past the
+    block that stopped it (see `ends_with_marker`)."""
     offset = 0
     while True:
         fh.seek(offset)
@@ -80,6 +88,12 @@ def iter_members(fh: BinaryIO) -> Iterator[Member]:
             continue
         yield member
         offset = member.end
+
+
+def ends_with_marker(fh: BinaryIO) -> bool:
+    """Right after `iter_members` stopped: whether the archive ends with its end-of-archive marker (two zero
+    blocks) rather than at the end of the file (a truncated tar)."""
+    return fh.read(BLOCK) == _ZERO
 
 
 def split_members(chunk: bytes) -> list[tuple[str, bytes]]:
@@ -100,3 +114,18 @@ def split_members(chunk: bytes) -> list[tuple[str, bytes]]:
         out.append((member.name, bytes(view[member.data_offset : member.data_offset + member.size])))
         offset = member.end
     return out
+
+
+def tarfile_members(chunk: bytes) -> list[tuple[str, bytes]]:
+    """`split_members` done by `tarfile`: any tar format, file members only."""
+    with tarfile.open(fileobj=io.BytesIO(chunk), mode="r:") as tar:
+        return [(m.name, tar.extractfile(m).read()) for m in tar if m.isfile()]
+
+
+def chunk_members(chunk: bytes) -> list[tuple[str, bytes]]:
+    """(name, data) of the file members in a byte range of whole members: plain USTAR parsed directly, any other
+    tar through `tarfile`. Raises `tarfile.TarError` for a corrupt range."""
+    try:
+        return split_members(chunk)
+    except UnsupportedTar:
+        return tarfile_members(chunk)
