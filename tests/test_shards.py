@@ -1,5 +1,6 @@
 """Shard writing: determinism, rollover, atomic names, sidecar indexes, and loading by other tools."""
 
+import gzip
 import hashlib
 import io
 import json
@@ -8,7 +9,15 @@ import tarfile
 import pytest
 
 from dataengine.errors import ShardError
-from dataengine.shards import GroundingShardWriter, ShardWriter, index_path, iter_grounding, list_shards, write_manifest
+from dataengine.shards import (
+    GroundingShardWriter,
+    ShardWriter,
+    index_path,
+    iter_grounding,
+    iter_samples,
+    list_shards,
+    write_manifest,
+)
 from tests.helpers import make_image, make_record
 
 
@@ -123,3 +132,62 @@ def test_abort_leaves_no_partial_shard(tmp_path):
         writer.write("a", {"json": b"{}"})
         raise RuntimeError("crash")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_list_shards_skips_job_state_below_the_root_only(tmp_path):
+    """`_state/` folders below the given root hold job state, not shards; a root inside one (a build's conversion
+    cache, OUT/_state/cache/...) is listed normally."""
+    cache = tmp_path / "out" / "_state" / "cache" / "refcoco-abc"
+    for folder in (tmp_path / "out", cache, cache / "_state" / "rewrite_tmp"):
+        with ShardWriter(folder, "s") as writer:
+            writer.write("k", {"json": b"{}"})
+    assert list_shards(tmp_path / "out") == [tmp_path / "out" / "s-000000.tar"]
+    assert list_shards(cache) == [cache / "s-000000.tar"]
+    assert list_shards(cache / "s-000000.tar") == [cache / "s-000000.tar"]
+
+
+def _tar_bytes(members, fmt=tarfile.USTAR_FORMAT) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for name, data, mtime in members:
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), mtime
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+MEMBERS = [
+    ("a.jpg", b"\xff" * 700, 0),
+    ("a.json", b"{}", 0),
+    ("b.json", b"[1]", 1.5),  # a float mtime: a PAX header from here on (the fast parser hands over to tarfile)
+    ("c.txt", b"c", 0),
+]
+EXPECTED = [
+    {"__key__": "a", "__shard__": "t.tar", "jpg": b"\xff" * 700, "json": b"{}"},
+    {"__key__": "b", "__shard__": "t.tar", "json": b"[1]"},
+    {"__key__": "c", "__shard__": "t.tar", "txt": b"c"},
+]
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT, "gz"])
+def test_iter_samples_reads_plain_mixed_and_compressed_tars(tmp_path, fmt):
+    members = MEMBERS if fmt == tarfile.PAX_FORMAT else [(n, d, 0) for n, d, _ in MEMBERS]
+    data = _tar_bytes(members, tarfile.PAX_FORMAT if fmt == "gz" else fmt)
+    (tmp_path / "t.tar").write_bytes(gzip.compress(data, mtime=0) if fmt == "gz" else data)
+    assert list(iter_samples(tmp_path / "t.tar")) == EXPECTED
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT])
+def test_iter_samples_refuses_a_tar_without_its_end_marker(tmp_path, fmt):
+    """A tar cut just before its two zero blocks is truncated: the samples before the last one come out, then a
+    ShardError naming the shard and the last sample."""
+    data = _tar_bytes(MEMBERS if fmt == tarfile.PAX_FORMAT else [(n, d, 0) for n, d, _ in MEMBERS], fmt)
+    tar = tmp_path / "t.tar"
+    tar.write_bytes(data[: len(data.rstrip(b"\0")) // 512 * 512 + 512])  # members, no end-of-archive marker
+    got = []
+    with pytest.raises(ShardError, match=r"t.tar: truncated tar after sample 'c' \(no end-of-archive marker\)"):
+        got.extend(iter_samples(tar))
+    assert got == EXPECTED[:2]
+    tar.write_bytes(data[:600])  # in the first member's data
+    with pytest.raises(ShardError, match=r"t.tar: unreadable or truncated tar at sample 'a'"):
+        list(iter_samples(tar))

@@ -29,7 +29,6 @@ from dataengine.corpus.inputs import (
     RunOptions,
     check_inputs,
     resolve_input,
-    shard_files,
 )
 from dataengine.corpus.plan import PlanSummary, RecordSet, make_plan
 from dataengine.corpus.quotas import SourceDemand, allocate_quotas
@@ -38,6 +37,7 @@ from dataengine.corpus.scan import scan_shard
 from dataengine.corpus.write import SETS_FILE, write_bucket
 from dataengine.errors import InputError, JobStateError
 from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, run_tasks
+from dataengine.shards.reader import list_shards
 
 log = logging.getLogger(__name__)
 BUILD_FILE = "build.json"
@@ -156,7 +156,7 @@ def resolve_sets(ctx: BuildContext, dry_run: bool = False) -> list[RecordSet] | 
                 missing = True
                 continue
             ctx.inputs[label] = resolved.fingerprint
-            shards = [str(p) for p in shard_files(resolved.shard_dir)]
+            shards = [str(p) for p in list_shards(resolved.shard_dir)]
             if not shards:
                 raise InputError(f"{label}: no shards in {resolved.shard_dir}")
             sets.append(RecordSet(set_id, name, role, str(resolved.shard_dir), shards, next_shard))

@@ -24,6 +24,7 @@ from dataengine.corpus.recipe import InputSpec, LoadedRecipe, defining_file, loc
 from dataengine.errors import RecipeError
 from dataengine.images import IMAGE_EXTS
 from dataengine.runtime.jobs import atomic_write_text
+from dataengine.shards.reader import list_shards
 from dataengine.shards.writer import index_path
 
 log = logging.getLogger(__name__)
@@ -36,15 +37,6 @@ class ResolvedInput:
 
     shard_dir: Path
     fingerprint: dict  # JSON-able: kind, converter, input/images fingerprints, cache key
-
-
-def shard_files(path: Path) -> list[Path]:
-    """The .tar shards of a converted shard folder, sorted, skipping job state below it (`list_shards` skips any
-    path holding `_state`, which would skip every conversion cached under `OUT/_state/cache`)."""
-    path = Path(path)
-    if path.is_file():
-        return [path]
-    return sorted(p for p in path.rglob("*.tar") if p.is_file() and "_state" not in p.relative_to(path).parts)
 
 
 def converter_registry() -> dict:
@@ -97,7 +89,7 @@ def _check_spec(loc: tuple, spec: InputSpec) -> list[tuple[tuple, str]]:
         path = Path(spec.shards)
         if not path.exists():
             problems.append(((*loc, "shards"), f"{path} does not exist"))
-        elif not shard_files(path):
+        elif not list_shards(path):
             problems.append(((*loc, "shards"), f"no .tar shards under {path}"))
     else:
         try:

@@ -80,12 +80,12 @@ def decode_episode(sample: dict) -> EpisodeData:
 def episode_shards(path: str | Path) -> list[Path]:
     """The episode shards of a generator output folder (or one .tar); an error when there are none. Job state
     folders (`_state/`) below `path` are skipped; `path` itself may lie inside one (a build cache)."""
+    from dataengine.shards import list_shards
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path} does not exist; expected a `dataengine sim generate` output folder")
-    if path.is_file():
-        return [path]
-    shards = sorted(p for p in path.rglob("*.tar") if p.is_file() and "_state" not in p.relative_to(path).parts)
+    shards = list_shards(path)
     if not shards:
         raise InputError(f"no .tar shards under {path}; expected a `dataengine sim generate` output folder")
     return shards
