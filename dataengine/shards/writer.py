@@ -14,15 +14,17 @@ import tarfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-from webdataset import TarWriter
+from typing import TYPE_CHECKING
 
 from dataengine.errors import ShardError
+from dataengine.shards.tarscan import BLOCK, padded_size
+
+if TYPE_CHECKING:
+    from webdataset import TarWriter  # imported when a shard is opened: `import webdataset` imports torch
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
 EXT_RE = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)*$")
 FIXED_MTIME = 0  # an int: a float mtime makes tarfile add a PAX header to every member
-TAR_BLOCK = 512
 INDEX_SUFFIX = ".idx.json"
 TMP_SUFFIX = ".tmp"
 IO_BUFFER = 1 << 20
@@ -62,10 +64,7 @@ def check_key(key: str) -> None:
 
 def _member_bytes(key: str, members: Mapping[str, bytes]) -> int:
     """Bytes the sample occupies in a USTAR stream: a header block per member plus data padded to 512."""
-    total = 0
-    for value in members.values():
-        total += TAR_BLOCK + (len(value) + TAR_BLOCK - 1) // TAR_BLOCK * TAR_BLOCK
-    return total
+    return sum(BLOCK + padded_size(len(value)) for value in members.values())
 
 
 class ShardWriter:
@@ -159,6 +158,8 @@ class ShardWriter:
                 shard.tmp_path.unlink(missing_ok=True)
 
     def _open_next(self) -> _OpenShard:
+        from webdataset import TarWriter
+
         name = shard_name(self.prefix, self._next_number)
         self._next_number += 1
         tmp_path = self.out_dir / (name + TMP_SUFFIX)
