@@ -28,7 +28,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from dataengine.errors import InputError
-from dataengine.formats import AnswerStyle, get_style, load_templates, render_item
+from dataengine.formats import AnswerStyle, get_style, load_templates, render_record_item
 from dataengine.images import EXT_TO_FORMAT, IMAGE_EXTS, probe_image, sha1_hex
 from dataengine.records.grounding import GroundingRecord, VqaItem
 from dataengine.shards.reader import iter_shard_set, list_shards
@@ -171,18 +171,9 @@ class _Exporter:
             if not self.style.supports(item.task):
                 self.skip(f"unsupported_{item.task}", where)
                 return None
-            width, height = record.image.width, record.image.height
             try:
-                question, answer = render_item(
-                    item,
-                    self.style,
-                    width,
-                    height,
-                    key=record.key,
-                    item_index=index,
-                    seed=self.seed,
-                    templates=self.templates,
-                    hint=self.hint,
+                question, answer = render_record_item(
+                    record, index, self.style, seed=self.seed, templates=self.templates, hint=self.hint
                 )
             except InputError:  # e.g. an aspect ratio the style's resize refuses
                 self.skip("image_size_unsupported", where)

@@ -14,7 +14,7 @@ from dataengine.formats.prompts import (
     SPATIAL_PROMPTS,
     apply_spatial_prompt,
 )
-from dataengine.formats.qa import render_item
+from dataengine.formats.qa import render_item, render_record_item
 from dataengine.formats.registry import STYLE_NAMES, STYLES, get_style, style_options
 from dataengine.formats.templates import (
     TEMPLATES,
@@ -45,6 +45,7 @@ __all__ = [
     "load_templates",
     "pick_template",
     "render_item",
+    "render_record_item",
     "stable_index",
     "style_options",
 ]

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from dataengine.formats.base import AnswerStyle
 from dataengine.formats.templates import fill_template, pick_template
-from dataengine.records.grounding import BoxItem, PointItem, TraceItem
+from dataengine.records.grounding import BoxItem, GroundingRecord, PointItem, TraceItem
 
 
 def render_item(
@@ -34,3 +34,27 @@ def render_item(
         return question, answer
     end = "" if question.endswith((".", "?", "!")) else "."
     return f"{question}{end} {note}", answer
+
+
+def render_record_item(
+    record: GroundingRecord,
+    index: int,
+    style: AnswerStyle,
+    *,
+    seed: int = 0,
+    templates: Mapping[str, Sequence[str]] | None = None,
+    hint: bool = True,
+) -> tuple[str, str]:
+    """`render_item` for item `index` (a box, point or trace item) of a record with an image: the frame is the
+    record's image size, the template is picked from the record's key."""
+    return render_item(
+        record.items[index],
+        style,
+        record.image.width,
+        record.image.height,
+        key=record.key,
+        item_index=index,
+        seed=seed,
+        templates=templates,
+        hint=hint,
+    )

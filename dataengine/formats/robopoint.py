@@ -6,10 +6,7 @@ answer-format sentence.
 
 from __future__ import annotations
 
-from typing import Any
-
-from dataengine.errors import InputError
-from dataengine.formats.base import AnswerStyle
+from dataengine.formats.normalized import NormalizedStyle
 
 HINT_POINTS = (
     "Your answer should be formatted as a list of tuples, i.e. [(x1, y1), (x2, y2), ...], where each tuple "
@@ -28,19 +25,10 @@ HINT_TRACE = (
 )
 
 
-class RoboPointStyle(AnswerStyle):
+class RoboPointStyle(NormalizedStyle):
+    """The normalized frame and `decimals` option of `NormalizedStyle`, written as tuples with RoboPoint's hint."""
+
     name = "robopoint"
-
-    def __init__(self, decimals: int = 3) -> None:
-        if not 1 <= int(decimals) <= 8:
-            raise InputError(f"{self.name}: decimals must be 1..8, got {decimals}")
-        self.decimals = int(decimals)
-
-    def options(self) -> dict[str, Any]:
-        return {"decimals": self.decimals}
-
-    def frame_size(self, width: int, height: int) -> tuple[float, float]:
-        return 1.0, 1.0
 
     def format(self, task: str, encoded: list[list[float]], label: str | None) -> str:
         return "[" + ", ".join(self.bracket(c, open_="(", close=")") for c in encoded) + "]"

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from dataengine.errors import RecordError
-from dataengine.formats import AnswerStyle, render_item, stable_index
+from dataengine.formats import AnswerStyle, render_record_item, stable_index
 from dataengine.records.grounding import BoxItem, GroundingRecord, PointItem, TraceItem, VqaItem
 from dataengine.shards.grounding import decode_sample
 from dataengine.train.shard_index import ShardEntry
@@ -101,16 +101,7 @@ class GroundingUnits:
             pair = next(i for i in range(len(turns) - 1) if turns[i].from_ == "human" and turns[i + 1].from_ == "gpt")
             question, answer = turns[pair].value.replace("<image>", "").strip(), turns[pair + 1].value
         else:
-            question, answer = render_item(
-                item,
-                self.style,
-                width,
-                height,
-                key=record.key,
-                item_index=index,
-                seed=self.seed,
-                templates=self.templates,
-            )
+            question, answer = render_record_item(record, index, self.style, seed=self.seed, templates=self.templates)
         out = {
             "image": self.prepare_image(decode_image(prepared.image_bytes, record.key)),
             "prompt": question,
