@@ -114,6 +114,30 @@ def episode_metadata(ep: EpisodeData) -> dict:
     }
 
 
+def write_info_json(
+    root: Path, report: ExportReport, options: ExportOptions, *, tasks: int, layout: dict, paths: tuple, features: dict
+) -> None:
+    """`meta/info.json` in LeRobot's key order: version (`report.format`), robot and totals, then the version's own
+    layout fields (`layout`), then fps, the one train split, the (data, video) path templates and the features.
+    Also records the task count in the report."""
+    data_path, video_path = paths
+    info = {
+        "codebase_version": report.format,
+        "robot_type": options.robot_type,
+        "total_episodes": report.episodes,
+        "total_frames": report.frames,
+        "total_tasks": tasks,
+        **layout,
+        "fps": int(options.fps),
+        "splits": {"train": f"0:{report.episodes}"},
+        "data_path": data_path,
+        "video_path": video_path,
+        "features": features,
+    }
+    write_json(root / "meta" / "info.json", info)
+    report.tasks = tasks
+
+
 def write_json(path: Path, data, indent: int | None = 2) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=indent, sort_keys=False, ensure_ascii=False) + "\n", encoding="utf-8")

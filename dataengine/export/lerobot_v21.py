@@ -29,6 +29,7 @@ from dataengine.export.lerobot_common import (
     ExportReport,
     check_same_layout,
     episode_metadata,
+    write_info_json,
     write_json,
     write_jsonl,
 )
@@ -104,23 +105,13 @@ def write_v21(episodes: Iterable[EpisodeData], root: Path, options: ExportOption
     write_json(root / "meta" / "stats_gr00t.json", cols.stats_to_json(gr00t))
     write_json(root / "meta" / "modality.json", modality_json(features, aliases))
     chunks = (report.episodes - 1) // options.chunks_size + 1
-    info = {
-        "codebase_version": CODEBASE_VERSION,
-        "robot_type": options.robot_type,
-        "total_episodes": report.episodes,
-        "total_frames": report.frames,
-        "total_tasks": len(tasks),
+    layout = {
         "total_videos": report.episodes * len(first.cameras),
         "total_chunks": chunks,
         "chunks_size": options.chunks_size,
-        "fps": int(options.fps),
-        "splits": {"train": f"0:{report.episodes}"},
-        "data_path": DATA_PATH,
-        "video_path": VIDEO_PATH,
-        "features": features,
     }
-    write_json(root / "meta" / "info.json", info)
-    report.tasks = len(tasks)
+    paths = (DATA_PATH, VIDEO_PATH)
+    write_info_json(root, report, options, tasks=len(tasks), layout=layout, paths=paths, features=features)
     return report
 
 

@@ -29,6 +29,7 @@ from dataengine.export.lerobot_common import (
     ExportReport,
     check_same_layout,
     episode_metadata,
+    write_info_json,
     write_json,
     write_tasks_parquet,
 )
@@ -183,23 +184,13 @@ def write_v30(episodes: Iterable[EpisodeData], root: Path, options: ExportOption
     _write_episodes(root, rows)
     write_tasks_parquet(root / "meta" / "tasks.parquet", tasks)
     write_json(root / "meta" / "stats.json", cols.stats_to_json(cols.aggregate_stats(all_stats)))
-    info = {
-        "codebase_version": CODEBASE_VERSION,
-        "robot_type": options.robot_type,
-        "total_episodes": len(rows),
-        "total_frames": report.frames,
-        "total_tasks": len(tasks),
+    layout = {
         "chunks_size": options.chunks_size,
         "data_files_size_in_mb": options.data_files_size_in_mb,
         "video_files_size_in_mb": options.video_files_size_in_mb,
-        "fps": int(options.fps),
-        "splits": {"train": f"0:{len(rows)}"},
-        "data_path": DATA_PATH,
-        "video_path": VIDEO_PATH,
-        "features": features,
     }
-    write_json(root / "meta" / "info.json", info)
-    report.tasks = len(tasks)
+    paths = (DATA_PATH, VIDEO_PATH)
+    write_info_json(root, report, options, tasks=len(tasks), layout=layout, paths=paths, features=features)
     return report
 
 
