@@ -116,6 +116,17 @@ class Converter:
         """Samples and rejects of one partition, in a deterministic order."""
         raise NotImplementedError
 
+    def record(self, key: str, split: str, image: dict[str, Any] | None, items: list[dict]) -> dict[str, Any]:
+        """A grounding/v1 record dict from this source (its name and licence), validated later by the runner."""
+        return {
+            "key": key,
+            "source": self.name,
+            "split": split,
+            "license": self.license,
+            "image": image,
+            "items": items,
+        }
+
     def fingerprint_files(self) -> list[Path]:
         """Input files whose identity (path, size, mtime) a resumed job must find unchanged."""
         return []

@@ -75,12 +75,6 @@ def safe_relpath(raw: str) -> str:
     return "/".join(parts)
 
 
-def resolve_under(root: Path, raw: str) -> tuple[str, Path]:
-    """(normalized relative path, absolute path under root) for a path from the data; raises UnsafePathError."""
-    rel = safe_relpath(raw)
-    return rel, root / rel
-
-
 def slug(text: str, max_len: int = 48) -> str:
     """Filename- and key-safe form of free text: runs of other characters become one underscore."""
     out = _SLUG_RE.sub("_", str(text)).strip("_")
@@ -181,6 +175,16 @@ def read_image_file(path: str | Path) -> bytes:
         raise ImageProblem("missing_image_file", f"{path} is a directory") from exc
     except OSError as exc:
         raise ImageProblem("unreadable_image", f"{path}: {exc}") from exc
+
+
+def read_image_under(root: Path, raw: str) -> tuple[str, bytes]:
+    """(normalized relative path, bytes) of an image file a record names, below `root`. Raises ImageProblem:
+    `unsafe_path` for a path that would leave `root` (see `safe_relpath`), else as `read_image_file` does."""
+    try:
+        rel = safe_relpath(raw)
+    except UnsafePathError as exc:
+        raise ImageProblem("unsafe_path", str(exc)) from exc
+    return rel, read_image_file(root / rel)
 
 
 def coco_image_id(name: str) -> int | None:

@@ -134,14 +134,7 @@ class LlavaOneVisionConverter(Converter):
         if stripped:
             meta["image_token_removed"] = True
         item = {"task": "vqa", "conversation": conversation, "source_id": source_id, "meta": meta}
-        record = {
-            "key": make_key(*key_prefix, f"{row_number:07d}"),
-            "source": self.name,
-            "split": "train",
-            "license": self.license,
-            "image": None,
-            "items": [item],
-        }
+        record = self.record(make_key(*key_prefix, f"{row_number:07d}"), "train", None, [item])
         if not data:
             if not self.options.keep_text_only:
                 stats.skip("text_only")

@@ -21,11 +21,9 @@ import orjson
 from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
 from dataengine.converters.common import (
     ImageProblem,
-    UnsafePathError,
     image_info,
     make_key,
-    read_image_file,
-    safe_relpath,
+    read_image_under,
 )
 from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
@@ -157,14 +155,11 @@ class PixmoPointsConverter(Converter):
             return
         first = members[0][1]
         try:
-            data = read_image_file(Path(partition["images_root"]) / safe_relpath(rel))
+            _, data = read_image_under(Path(partition["images_root"]), rel)
             expected = (first.get("image_sha256") or "").lower()
             if expected and _sha256(data) != expected:
                 raise ImageProblem("image_hash_mismatch", f"{rel} does not hash to {expected}")
             info = image_info(data, first.get("image_url") or rel, image_sha256=expected or None)
-        except UnsafePathError as exc:
-            yield from (Reject(i, "unsafe_path", str(exc)) for i in ids)
-            return
         except ImageProblem as exc:
             yield from (Reject(i, exc.reason, str(exc)) for i in ids)
             return
@@ -177,14 +172,9 @@ class PixmoPointsConverter(Converter):
                 items.append(outcome)
                 used.append(source_id)
         if items:
-            record = {
-                "key": make_key(self.slug, f"{partition['file_index']:03d}", f"{members[0][0]:08d}"),
-                "source": self.name,
-                "split": "train",
-                "license": self.license,
-                "image": info,
-                "items": items,
-            }
+            record = self.record(
+                make_key(self.slug, f"{partition['file_index']:03d}", f"{members[0][0]:08d}"), "train", info, items
+            )
             yield Sample(record, data, used)
 
     def _row_item(self, row: dict, source_id: str, info: dict, scale: dict, stats: TaskStats):

@@ -233,14 +233,7 @@ class RefCocoConverter(Converter):
                     yield Reject(f"ref_id={ref.get('ref_id')}", "no_usable_sentence", "every sentence was empty")
             if items:
                 key = make_key(self.slug, self.split_by, image_id, split)
-                record = {
-                    "key": key,
-                    "source": self.name,
-                    "split": split,
-                    "license": self.license,
-                    "image": info,
-                    "items": items,
-                }
+                record = self.record(key, split, info, items)
                 yield Sample(record, data, used)
 
     def _read_image(self, root: Path, image_id: int, instances_name, ref_name) -> tuple[str, bytes]:

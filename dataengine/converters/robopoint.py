@@ -18,12 +18,10 @@ from typing import Any
 from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
 from dataengine.converters.common import (
     ImageProblem,
-    UnsafePathError,
     coco_image_id,
     image_info,
     make_key,
-    read_image_file,
-    safe_relpath,
+    read_image_under,
     slug,
     strip_format_instruction,
     strip_image_token,
@@ -111,14 +109,7 @@ class RoboPointConverter(Converter):
             yield Reject(source_id, "no_qa_pair", "no human turn followed by a gpt turn")
             return
         image = row.get("image")
-        record = {
-            "key": make_key(self.slug, f"{index:07d}", slug(row_id, 40)),
-            "source": self.name,
-            "split": "train",
-            "license": self.license,
-            "image": None,
-            "items": [],
-        }
+        record = self.record(make_key(self.slug, f"{index:07d}", slug(row_id, 40)), "train", None, [])
         if not image:
             if not self.options.keep_text_only:
                 stats.skip("text_only")
@@ -128,12 +119,8 @@ class RoboPointConverter(Converter):
             yield Sample(record, None, [source_id])
             return
         try:
-            rel = safe_relpath(image if isinstance(image, str) else "")
-            data = read_image_file(images_root / rel)
+            rel, data = read_image_under(images_root, image if isinstance(image, str) else "")
             info = image_info(data, rel, coco_image_id=coco_image_id(rel))
-        except UnsafePathError as exc:
-            yield Reject(source_id, "unsafe_path", str(exc))
-            return
         except ImageProblem as exc:
             yield Reject(source_id, exc.reason, str(exc))
             return

@@ -25,6 +25,7 @@ from dataengine.converters.common import (
     load_json_file,
     make_key,
     read_image_file,
+    read_image_under,
     safe_relpath,
 )
 from dataengine.converters.layouts import LAYOUTS
@@ -108,12 +109,8 @@ class RoboRefItConverter(Converter):
     def _image_sample(self, split: str, rgb_path: str, rows: list[dict], stats: TaskStats) -> Iterator[Output]:
         ids = [f"{split}#num={_num(r)}" for r in rows]
         try:
-            rel = safe_relpath(rgb_path)
-            data = read_image_file(self.data_root / rel)
+            rel, data = read_image_under(self.data_root, rgb_path)
             info = image_info(data, rel)
-        except UnsafePathError as exc:
-            yield from (Reject(i, "unsafe_path", str(exc)) for i in ids)
-            return
         except ImageProblem as exc:
             yield from (Reject(i, exc.reason, str(exc)) for i in ids)
             return
@@ -128,14 +125,7 @@ class RoboRefItConverter(Converter):
             items.extend(row_items)
             used.append(source_id)
         if items:
-            record = {
-                "key": make_key(self.slug, split, Path(rel).stem),
-                "source": self.name,
-                "split": split,
-                "license": self.license,
-                "image": info,
-                "items": items,
-            }
+            record = self.record(make_key(self.slug, split, Path(rel).stem), split, info, items)
             yield Sample(record, data, used)
 
     def _row_items(self, row: dict, source_id: str, info: dict, stats: TaskStats):

@@ -17,12 +17,10 @@ from typing import Any
 from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
 from dataengine.converters.common import (
     ImageProblem,
-    UnsafePathError,
     image_info,
     load_json_file,
     make_key,
-    read_image_file,
-    safe_relpath,
+    read_image_under,
     slug,
 )
 from dataengine.converters.layouts import LAYOUTS
@@ -112,12 +110,8 @@ class ShareRobotConverter(Converter):
         if not isinstance(image, str):
             image = row.get("id") if isinstance(row.get("id"), str) else ""
         try:
-            rel = safe_relpath(image)
-            data = read_image_file(images_root / rel)
+            rel, data = read_image_under(images_root, image)
             info = image_info(data, f"{kind}/{rel}")
-        except UnsafePathError as exc:
-            yield Reject(source_id, "unsafe_path", str(exc))
-            return
         except ImageProblem as exc:
             yield Reject(source_id, exc.reason, str(exc))
             return
@@ -128,14 +122,12 @@ class ShareRobotConverter(Converter):
         if problem is not None:
             yield Reject(source_id, *problem)
             return
-        record = {
-            "key": make_key(self.slug, kind, slug(Path(partition["file"]).stem, 20), f"{index:06d}"),
-            "source": self.name,
-            "split": partition["split"],
-            "license": self.license,
-            "image": info,
-            "items": [item],
-        }
+        record = self.record(
+            make_key(self.slug, kind, slug(Path(partition["file"]).stem, 20), f"{index:06d}"),
+            partition["split"],
+            info,
+            [item],
+        )
         yield Sample(record, data, [source_id])
 
     def _trace_item(self, row, instruction, info, source_id, stats: TaskStats):

@@ -18,11 +18,10 @@ import orjson
 from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
 from dataengine.converters.common import (
     ImageProblem,
-    UnsafePathError,
     image_info,
     make_key,
     read_image_file,
-    safe_relpath,
+    read_image_under,
     strip_format_instruction,
     strip_image_token,
 )
@@ -92,13 +91,12 @@ class Where2PlaceConverter(Converter):
             return
         mask_rel = f"masks/{index:02d}.jpg"
         try:
-            rel = "images/" + safe_relpath(row.get("image") if isinstance(row.get("image"), str) else "")
-            data = read_image_file(self.input_path / rel)
+            image_rel, data = read_image_under(
+                self.input_path / "images", row.get("image") if isinstance(row.get("image"), str) else ""
+            )
+            rel = "images/" + image_rel
             info = image_info(data, rel)
             mask = _load_mask(self.input_path / mask_rel)
-        except UnsafePathError as exc:
-            yield Reject(source_id, "unsafe_path", str(exc))
-            return
         except ImageProblem as exc:
             yield Reject(source_id, exc.reason, str(exc))
             return
@@ -116,14 +114,7 @@ class Where2PlaceConverter(Converter):
         if isinstance(row.get("category"), str):
             meta["category"] = row["category"]
         item = {"task": "point", "query": query, "points": points, "source_id": source_id, "meta": meta}
-        record = {
-            "key": make_key(self.slug, f"{index:04d}"),
-            "source": self.name,
-            "split": "test",
-            "license": self.license,
-            "image": info,
-            "items": [item],
-        }
+        record = self.record(make_key(self.slug, f"{index:04d}"), "test", info, [item])
         yield Sample(record, data, [source_id])
 
 
