@@ -82,6 +82,22 @@ class IkResult:
     converged: bool
 
 
+class PandaIkMixin:
+    """`SimBackend.solve_ik` for a backend with the Franka Panda at `layout.robot`: mink IK on the engine's Panda
+    model, the same whatever the simulator, built on first use."""
+
+    layout: Layout | None
+    _ik = None
+
+    def solve_ik(self, tool_pos_m: np.ndarray, tool_quat_wxyz: np.ndarray, seed_arm_qpos_rad: np.ndarray) -> IkResult:
+        from dataengine.sim.ik import PandaIk
+
+        if self._ik is None:
+            self._ik = PandaIk()
+        robot = self.layout.robot
+        return self._ik.solve_world(tool_pos_m, tool_quat_wxyz, seed_arm_qpos_rad, robot.base_pos_m, robot.base_yaw_rad)
+
+
 @runtime_checkable
 class SimBackend(Protocol):
     """A loaded simulator scene. One instance is reused for many layouts (call `load` again)."""

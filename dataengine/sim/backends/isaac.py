@@ -22,7 +22,7 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.geometry import gl_camera_to_cv, matrix_to_quat_wxyz, pose_to_matrix
-from dataengine.sim.backends.base import ARM_DOF, CameraFrame, CameraParams, IkResult, RobotReading, SimState
+from dataengine.sim.backends.base import ARM_DOF, CameraFrame, CameraParams, PandaIkMixin, RobotReading, SimState
 from dataengine.sim.backends.isaac_app import require_isaac_sim, simulation_app
 from dataengine.sim.layout import Layout, Look, RenderQuality
 from dataengine.sim.usd import franka
@@ -92,7 +92,7 @@ def pairs_touch(touching: set[tuple[str, str]], name_a: str, name_b: str) -> boo
     )
 
 
-class IsaacBackend:
+class IsaacBackend(PandaIkMixin):
     """One Isaac Sim stage at a time; `load` replaces it. One instance per process (one SimulationApp)."""
 
     name = "isaac"
@@ -120,7 +120,6 @@ class IsaacBackend:
         self._targets = np.zeros(ARM_DOF + 2)
         self._look_cameras: dict = {}
         self._touching: set[tuple[str, str]] = set()
-        self._ik = None
         self.quality = RenderQuality()
 
     # --- scene ------------------------------------------------------------------------------------------------
@@ -306,14 +305,6 @@ class IsaacBackend:
 
     def contacts_between(self, uid_a: str, uid_b: str) -> bool:
         return pairs_touch(self._touching, uid_a, uid_b)
-
-    def solve_ik(self, tool_pos_m: np.ndarray, tool_quat_wxyz: np.ndarray, seed_arm_qpos_rad: np.ndarray) -> IkResult:
-        from dataengine.sim.ik import PandaIk
-
-        if self._ik is None:
-            self._ik = PandaIk()
-        robot = self.layout.robot
-        return self._ik.solve_world(tool_pos_m, tool_quat_wxyz, seed_arm_qpos_rad, robot.base_pos_m, robot.base_yaw_rad)
 
     # --- rendering --------------------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from dataengine.sim.backends.base import (
     GRIPPER_MAX_OPENING_M,
     CameraFrame,
     CameraParams,
-    IkResult,
+    PandaIkMixin,
     RobotReading,
     SimState,
 )
@@ -34,7 +34,7 @@ TIMESTEP_S = 0.002
 ROBOT_OWNER, FINGERS_OWNER, TABLE_OWNER, OTHER_OWNER = -2, -3, -4, -1
 
 
-class MujocoBackend:
+class MujocoBackend(PandaIkMixin):
     """One MuJoCo scene at a time; `load` replaces it. Renderers are created lazily and reused per resolution."""
 
     name = "mujoco"
@@ -48,7 +48,6 @@ class MujocoBackend:
         self.control_dt_s = 0.1
         self._substeps = 50
         self._renderers: dict[tuple[int, int], object] = {}
-        self._ik = None
         self.quality = RenderQuality()
 
     # --- scene ------------------------------------------------------------------------------------------------
@@ -189,14 +188,6 @@ class MujocoBackend:
         if a == ROBOT_OWNER or b == ROBOT_OWNER:  # the fingers belong to the robot too
             owners = np.where(owners == FINGERS_OWNER, ROBOT_OWNER, owners)
         return bool(np.any(((owners[:, 0] == a) & (owners[:, 1] == b)) | ((owners[:, 0] == b) & (owners[:, 1] == a))))
-
-    def solve_ik(self, tool_pos_m: np.ndarray, tool_quat_wxyz: np.ndarray, seed_arm_qpos_rad: np.ndarray) -> IkResult:
-        from dataengine.sim.ik import PandaIk
-
-        if self._ik is None:
-            self._ik = PandaIk()
-        robot = self.layout.robot
-        return self._ik.solve_world(tool_pos_m, tool_quat_wxyz, seed_arm_qpos_rad, robot.base_pos_m, robot.base_yaw_rad)
 
     # --- rendering --------------------------------------------------------------------------------------------
 
