@@ -13,14 +13,12 @@ manifest + index versus by streaming the tars. Reports samples/s, MB/s and ratio
 from __future__ import annotations
 
 import argparse
-import io
 import shutil
 import tarfile
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from dataengine.images import sha1_hex
 from dataengine.inspect.select import select_samples
@@ -28,25 +26,20 @@ from dataengine.inspect.stats import compute_stats
 from dataengine.records import GroundingRecord
 from dataengine.shards import GroundingShardWriter, list_shards, write_manifest
 
+try:
+    from bench.shard_writer import make_payloads
+except ImportError:  # run as a script from the repo root
+    import sys
 
-def make_payloads(count: int, distinct: int = 32) -> list[bytes]:
-    """640x480 JPEGs of ~130 KB: a few encodings, each made unique by bytes after EOI (decoders ignore them)."""
-    rng = np.random.default_rng(0)
-    bases = []
-    for _ in range(distinct):
-        noise = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-        noise[::2] = noise[::2] // 2
-        buf = io.BytesIO()
-        Image.fromarray(noise).save(buf, "JPEG", quality=60)
-        bases.append(buf.getvalue())
-    return [bases[i % distinct] + i.to_bytes(8, "little") + b"\xff\xd9" for i in range(count)]
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench.shard_writer import make_payloads
 
 
 def write_set(count: int, out: Path) -> int:
     rng = np.random.default_rng(1)
     total = 0
     with GroundingShardWriter(out, "bench", max_samples=1000) as writer:
-        for i, data in enumerate(make_payloads(count)):
+        for i, data in enumerate(make_payloads(count, distinct=32)):
             x1, y1 = rng.uniform(0, 400), rng.uniform(0, 300)
             w, h = rng.uniform(10, 240), rng.uniform(10, 180)
             trace = [[round(float(x), 2), round(float(y), 2)] for x, y in rng.uniform([0, 0], [640, 480], (8, 2))]
