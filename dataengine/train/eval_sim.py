@@ -75,6 +75,8 @@ def evaluate_in_sim(
             backend.apply_look(draw_look(sim, layout, np.random.default_rng(look_seed(sim.seed, index))))
             backend.reset()
             instruction = base_instruction(layout, relation_for(layout, sim.task.relation_by_container))
+            if hasattr(policy, "start_episode"):  # per-episode state (e.g. `RecordedActionsPolicy`)
+                policy.start_episode(index)
             gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
             episode = _rollout(
                 policy, encoder, normalizer, backend, layout, prompt_for(instruction, spatial_prompt), gen, device,
