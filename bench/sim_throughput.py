@@ -63,6 +63,7 @@ def run_scaling(recipe_path: str, episodes: int, out: Path, repeats: int) -> dic
     loads = []
     try:
         warm = load_recipe(recipe_path, episodes=2, episodes_per_shard=1)
+        shutil.rmtree(out / "warmup", ignore_errors=True)
         generate(warm, out / "warmup", workers=2, show_progress=False)
         for rep in range(repeats):
             for workers in (1, 2):
