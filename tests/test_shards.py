@@ -16,6 +16,9 @@ from dataengine.shards import (
     iter_grounding,
     iter_samples,
     list_shards,
+    read_sample,
+    sample_table,
+    scan_tar,
     write_manifest,
 )
 from tests.helpers import make_image, make_record
@@ -191,3 +194,43 @@ def test_iter_samples_refuses_a_tar_without_its_end_marker(tmp_path, fmt):
     tar.write_bytes(data[:600])  # in the first member's data
     with pytest.raises(ShardError, match=r"t.tar: unreadable or truncated tar at sample 'a'"):
         list(iter_samples(tar))
+
+
+def _webdataset_tar(samples: list[tuple[str, dict]], mtime: int = 0) -> bytes:
+    """The same samples through webdataset's TarWriter on a direct-mode PAX tarfile (plain USTAR headers where
+    they suffice)."""
+    import webdataset as wds
+
+    buf = io.BytesIO()
+    writer = wds.TarWriter(buf, encoder=False, mtime=mtime, user="", group="", mode=0o444)
+    writer.tarstream = tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115 (closed below)
+    for key, members in samples:
+        writer.write({"__key__": key, **members})
+    writer.tarstream.close()
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("mtime", [0, 1_700_000_000])
+def test_tars_are_byte_identical_to_webdatasets_tarwriter(tmp_path, mtime):
+    sizes = [0, 1, 511, 512, 513, 10_000, 70_001]
+    samples = [
+        (f"s{i:03d}" + ("x" * 120 if i == 3 else ""), {"json": bytes([i]) * size, "jpg": memoryview(b"\xff" * i)})
+        for i, size in enumerate(sizes)
+    ]  # sample 3's names are over 100 bytes: a PAX header, as tarfile writes it
+    with ShardWriter(tmp_path, "x", max_samples=100, mtime=mtime) as writer:
+        for key, members in samples:
+            writer.write(key, members)
+    tar = tmp_path / "x-000000.tar"
+    assert tar.read_bytes() == _webdataset_tar(samples, mtime)
+    got = {s["__key__"]: s["json"] for s in iter_samples(tar)}
+    assert got == {key: bytes(members["json"]) for key, members in samples}
+    index = json.loads(index_path(tar).read_text())["index"]
+    assert [row[0] for row in index] == [key for key, _ in samples]
+    with open(tar, "rb") as fh:
+        assert all(read_sample(fh, off, n, tar.name, key)["json"] == got[key] for key, off, n in index)
+    assert sample_table(tar) == scan_tar(tar) == [tuple(row) for row in index]
+
+
+def test_writer_rejects_member_extensions_webdataset_would_drop(tmp_path):
+    with ShardWriter(tmp_path, "x") as writer, pytest.raises(ShardError, match="extension"):
+        writer.write("a", {"_meta": b"{}"})

@@ -1,6 +1,7 @@
-"""Fast reading of plain USTAR tars (what `ShardWriter` writes): member headers parsed directly, image data
-seeked over or sliced, no per-member `TarInfo` objects. `tarfile` costs ~30 µs per member in Python; a corpus
-build touches every member of every input shard twice, so this is most of its per-sample overhead.
+"""Plain USTAR tars (what `ShardWriter` writes), read and written without per-member `TarInfo` objects: member
+headers parsed directly, image data seeked over or sliced; headers built from a template that `tarfile` made.
+`tarfile` costs ~30 µs per member in Python; a corpus build touches every member of every input shard twice, so
+this is most of its per-sample overhead.
 
 Headers are checked (checksum, octal fields); anything this reader does not handle (PAX or GNU long-name
 headers, base-256 sizes, links) raises `UnsupportedTar`, and callers fall back to `tarfile` (`chunk_members`
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 BLOCK = 512
+RECORD = 20 * BLOCK  # tarfile pads a closed archive to whole 10 KB records (like `tar -b20`)
 _ZERO = bytes(BLOCK)
 _REGULAR = (b"0", b"\0")
 _SKIPPED = (b"5",)  # directories carry no data
@@ -41,6 +43,41 @@ class Member:
     def end(self) -> int:
         """Offset just past the member's data padding."""
         return self.data_offset + padded_size(self.size)
+
+
+class HeaderMaker:
+    """USTAR headers of regular files with a fixed mtime and mode, empty owner, byte-identical to what `tarfile`
+    writes (`TarInfo.tobuf`): a header `tarfile` built once, with the name, size and checksum patched per member.
+    Names over 100 bytes and sizes of 8 GiB or more, which plain USTAR cannot hold, get `tarfile`'s PAX headers
+    (more than one block; readers here fall back to `tarfile` for them)."""
+
+    def __init__(self, mtime: int, mode: int) -> None:
+        self.mtime, self.mode = mtime, mode
+        block = bytearray(self._tarfile_header("", 0))
+        block[0:100], block[124:136], block[148:156] = bytes(100), bytes(12), b" " * 8
+        self._mode_owner, self._mtime = bytes(block[100:124]), bytes(block[136:148])
+        self._tail, self._sum = bytes(block[156:]), sum(block)
+
+    def _tarfile_header(self, name: str, size: int) -> bytes:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode, info.uname, info.gname = size, self.mtime, self.mode, "", ""
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+
+    def header(self, name: str, size: int) -> bytes:
+        raw = name.encode("utf-8", "surrogateescape")
+        if len(raw) > 100 or size >= 8**11:
+            return self._tarfile_header(name, size)
+        size_field = b"%011o\0" % size
+        checksum = self._sum + sum(raw) + sum(size_field)
+        parts = (raw, bytes(100 - len(raw)), self._mode_owner, size_field, self._mtime, b"%06o\0 " % checksum)
+        return b"".join((*parts, self._tail))
+
+
+def end_of_archive(offset: int) -> bytes:
+    """What `tarfile` appends when it closes an archive whose members end at `offset`: two zero blocks, then
+    zeros up to a whole record."""
+    end = offset + 2 * BLOCK
+    return bytes(2 * BLOCK + (-end % RECORD))
 
 
 def _octal(field: bytes) -> int:
