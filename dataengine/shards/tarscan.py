@@ -53,15 +53,16 @@ class HeaderMaker:
 
     def __init__(self, mtime: int, mode: int) -> None:
         self.mtime, self.mode = mtime, mode
-        block = bytearray(self._tarfile_header("", 0))
+        # plain USTAR: refuses an mtime or mode it cannot hold, so the template is always exactly one block
+        block = bytearray(self._tarfile_header("", 0, tarfile.USTAR_FORMAT))
         block[0:100], block[124:136], block[148:156] = bytes(100), bytes(12), b" " * 8
         self._mode_owner, self._mtime = bytes(block[100:124]), bytes(block[136:148])
         self._tail, self._sum = bytes(block[156:]), sum(block)
 
-    def _tarfile_header(self, name: str, size: int) -> bytes:
+    def _tarfile_header(self, name: str, size: int, fmt: int = tarfile.PAX_FORMAT) -> bytes:
         info = tarfile.TarInfo(name)
         info.size, info.mtime, info.mode, info.uname, info.gname = size, self.mtime, self.mode, "", ""
-        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+        return info.tobuf(fmt, "utf-8", "surrogateescape")
 
     def header(self, name: str, size: int) -> bytes:
         raw = name.encode("utf-8", "surrogateescape")
