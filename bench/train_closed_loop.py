@@ -66,7 +66,7 @@ def open_loop_error(policy, encoder, normalizer, shard_dir: Path, recipe, episod
 
     d, k = recipe.data, recipe.eval.execute_steps
     units = ActionUnits(
-        normalizer, encoder.prepare_image, image_size=d.image_size, chunk_size=d.chunk_size, camera=d.camera,
+        normalizer, encoder.prepare_image, image_size=d.image_size, chunk_size=d.chunk_size, cameras=d.policy_cameras(),
         spatial_prompt=d.spatial_prompt, instruction_kinds=("base",), seed=recipe.seed,
     )  # fmt: skip
     collate, err, size, grip = Collator(encoder), [], [], []

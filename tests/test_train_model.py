@@ -123,6 +123,7 @@ def test_normalizer_round_trip_and_binary_gripper():
             "state_joints": {"min": [-2.0] * 7, "max": [2.0] * 7, "q01": [-1.0] * 7, "q99": [1.0] * 7},
             "state_gripper_opening": {"min": [0.0], "max": [0.08], "q01": [0.0], "q99": [0.08]},
             "action_gripper_opening": {"min": [0.0], "max": [0.08], "q01": [0.0], "q99": [0.08]},
+            "state/proprio": {"min": [-2.0] * 7 + [0.0], "max": [2.0] * 7 + [0.08], "mean": [0] * 8, "std": [1] * 8},
         }
     }
     rng = np.random.default_rng(0)
@@ -136,7 +137,8 @@ def test_normalizer_round_trip_and_binary_gripper():
         assert np.array_equal(closed, close > 0.5)
         if mode == "min_max":
             np.testing.assert_allclose(back, deltas, atol=1e-6)
-    assert np.allclose(Normalizer(stats).state(np.zeros(7), 0.04), 0.0)
+    assert np.allclose(Normalizer(stats).state(np.r_[np.zeros(7), 0.04]), 0.0)
+    assert np.allclose(Normalizer(stats, state_mode="standard").state(np.r_[np.ones(7), 0.0]), [1.0] * 7 + [0.0])
     assert Normalizer(stats).gripper_targets_m() == (0.0, 0.08)
 
 

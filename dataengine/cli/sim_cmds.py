@@ -70,8 +70,49 @@ def replay(
         raise typer.Exit(1)
 
 
+def probe(
+    path: Path = typer.Argument(..., help="Directory of episode/v1 shards (from `dataengine sim generate`)."),
+    episodes: int = typer.Option(200, "--episodes", min=1, help="Train on the first N successful episodes."),
+    eval_episodes: int = typer.Option(100, "--eval-episodes", min=1, help="Held-out layouts run closed loop."),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Training steps (default: the recipe's, 3000)."),
+    sim: Path | None = typer.Option(None, "--sim", help="Sim recipe of the episodes (default: recipe.resolved.json)."),
+    recipe: Path | None = typer.Option(None, "--recipe", help="State-policy recipe (default: the checkout's)."),
+    out: Path | None = typer.Option(None, "--out", help="Keep the run folder here (default: a temporary one)."),
+    min_success: float = typer.Option(0.0, "--min-success", min=0, max=1, help="Exit 1 below this success rate."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the report as JSON."),
+) -> None:
+    """Learnability probe: train the state policy on some episodes, run it closed loop on held-out layouts."""
+    import json
+
+    from dataengine.runtime.logs import setup_logging
+    from dataengine.train.probe import interpret
+    from dataengine.train.probe import probe as run_probe
+
+    setup_logging()
+    report = run_probe(
+        path, episodes=episodes, eval_episodes=eval_episodes, steps=steps, sim_recipe=sim, train_recipe=recipe, out=out
+    )
+    low, high = report["success_ci95"]
+    console.print(
+        f"state policy on {report['train_episodes']} episodes ({report['train_steps']} steps, "
+        f"{report['train_wall_s']:.0f} s): success {report['successes']}/{report['episodes']} "
+        f"= {report['success_rate']:.0%} (95% CI {low:.0%}-{high:.0%}) on held-out layouts",
+        highlight=False,
+    )
+    if report["failure_modes"]:
+        modes = ", ".join(f"{k} {v}" for k, v in report["failure_modes"].items())
+        console.print(f"failures: {modes}", highlight=False)
+    console.print(interpret(report), highlight=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report, indent=1, sort_keys=True), encoding="utf-8")
+    if report["success_rate"] < min_success:
+        console.print(f"[red]success {report['success_rate']:.2f} is below --min-success {min_success:.2f}[/]")
+        raise typer.Exit(1)
+
+
 def register(app: typer.Typer) -> None:
     from dataengine.cli.groups import sim_app
 
     sim_app.command("generate")(generate)
     sim_app.command("replay")(replay)
+    sim_app.command("probe")(probe)

@@ -85,6 +85,17 @@ class RenderInfo(_Model):
     mean_intensity: float | None = None
 
 
+class PerturbationInfo(_Model):
+    """How a recipe with `perturb` treated this episode (recovery demonstrations): `perturbed` episodes executed
+    noisy joint targets (array `action_executed_joints`) while their actions record the expert's."""
+
+    perturbed: bool
+    episode_fraction: float
+    joint_noise_rad: float
+    correlation_steps: float
+    phases: list[str]
+
+
 class EpisodeRecord(_Model):
     """The `episode.json` member."""
 
@@ -111,9 +122,12 @@ class EpisodeRecord(_Model):
     frames: dict[str, ArraySpec]
     backend: dict[str, str]
     labels: dict[str, Any] = Field(default_factory=dict, description="label parameters (trace horizon, thresholds)")
+    perturbation: PerturbationInfo | None = Field(default=None, description="absent unless the recipe perturbs")
 
     def to_json_bytes(self) -> bytes:
         data = self.model_dump(by_alias=True, mode="json")
+        if data.get("perturbation") is None:  # recipes without `perturb` write what they always wrote
+            data.pop("perturbation", None)
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @classmethod

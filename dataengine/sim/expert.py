@@ -25,9 +25,9 @@ from dataengine.geometry import (
 from dataengine.sim.backends.base import GRIPPER_MAX_OPENING_M, SimBackend
 from dataengine.sim.layout import Layout, SceneObject
 from dataengine.sim.sampler import AttemptFailed
-from dataengine.sim.spec import ExpertSpec
+from dataengine.sim.spec import EXPERT_PHASES, ExpertSpec
 
-PHASES = ("approach", "descend", "close", "lift", "transport", "lower", "open", "retreat", "settle")
+PHASES = EXPERT_PHASES
 MAX_JOINT_JUMP_RAD = 0.6  # per control step; larger jumps mean IK switched branches
 
 

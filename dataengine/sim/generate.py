@@ -132,6 +132,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
         "lost": lost,
         "attempts": sum(e.attempt + 1 for e in found) + sum(sum(x["failures"].values()) for x in lost),
         "successes": len(found),
+        "perturbed": sum(e.perturbed for e in found),
         "failures": dict(sorted(failures.items())),
         "cpu_physics_s": round(cpu_physics, 4),
         "cpu_render_s": round(cpu_render, 4),
@@ -250,6 +251,8 @@ def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewrit
         "rewriter": rewriter,
         "shards": [s for r in results for s in r["shards"]],
     }
+    if recipe.perturb is not None:
+        stats["episodes_perturbed"] = sum(r.get("perturbed", 0) for r in results)
     atomic_write_text(out_dir / STATS_NAME, json.dumps(stats, indent=1, sort_keys=True))
     atomic_write_text(out_dir / RECIPE_NAME, json.dumps(recipe.model_dump(mode="json"), indent=1, sort_keys=True))
     return stats

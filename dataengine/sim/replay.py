@@ -37,7 +37,8 @@ def replay_sample(backend, sample: dict) -> ReplayResult:
     backend.set_state(
         SimState(arrays["qpos"][0], arrays["qvel"][0], np.zeros(0), arrays["ctrl"][0], float(arrays["time_s"][0]))
     )
-    for arm, grip in zip(arrays["action_joints"], arrays["action_gripper_opening"], strict=True):
+    executed = arrays.get("action_executed_joints", arrays["action_joints"])  # perturbed episodes sent noisy targets
+    for arm, grip in zip(executed, arrays["action_gripper_opening"], strict=True):
         backend.set_joint_targets(arm, float(grip))
         backend.step(1)
     reason = check_success(backend, layout)

@@ -33,11 +33,12 @@ class Trajectory:
     gripper_opening_m: np.ndarray  # (T,)
     tool_pose: np.ndarray  # (T, 7) position + quaternion wxyz, world
     object_poses: np.ndarray  # (T, n_objects, 7) in Layout.objects order
-    action_arm_rad: np.ndarray  # (T, 7) joint position targets
+    action_arm_rad: np.ndarray  # (T, 7) joint position targets (the expert's: the labels)
     action_gripper_m: np.ndarray  # (T,) gripper opening target
     final_state: SimState
     final_object_poses: np.ndarray  # (n_objects, 7)
     final_tool_pose: np.ndarray  # (7,)
+    executed_arm_rad: np.ndarray | None = None  # (T, 7) targets actually sent, when noise was added (recovery demos)
 
     @property
     def steps(self) -> int:
@@ -51,8 +52,12 @@ def _object_poses(backend: SimBackend, layout: Layout) -> np.ndarray:
     return np.array([np.concatenate(backend.object_pose(o.uid)) for o in layout.objects])
 
 
-def execute(backend: SimBackend, layout: Layout, plan: Plan, *, check: bool = True) -> Trajectory:
-    """Run the plan from the backend's current state. With `check`, raises AttemptFailed on the first failure."""
+def execute(
+    backend: SimBackend, layout: Layout, plan: Plan, *, check: bool = True, noise: np.ndarray | None = None
+) -> Trajectory:
+    """Run the plan from the backend's current state. With `check`, raises AttemptFailed on the first failure.
+    `noise` (T, 7) is added to the joint targets sent to the robot (recovery demonstrations); the recorded actions
+    stay the plan's targets."""
     rec: dict[str, list] = {k: [] for k in ("qpos", "qvel", "ctrl", "time", "arm", "grip", "tool", "objs")}
     pick = layout.pick
     start_z = backend.object_pose(pick.uid)[0][2]
@@ -68,7 +73,8 @@ def execute(backend: SimBackend, layout: Layout, plan: Plan, *, check: bool = Tr
         rec["grip"].append(reading.gripper_opening_m)
         rec["tool"].append(np.concatenate([reading.tool_pos_m, reading.tool_quat_wxyz]))
         rec["objs"].append(_object_poses(backend, layout))
-        backend.set_joint_targets(plan.arm_targets_rad[t], float(plan.gripper_targets_m[t]))
+        target = plan.arm_targets_rad[t] if noise is None else plan.arm_targets_rad[t] + noise[t]
+        backend.set_joint_targets(target, float(plan.gripper_targets_m[t]))
         backend.step(1)
         if check:
             _check_step(backend, layout, plan, t + 1, phase_end, start_z)
@@ -92,6 +98,7 @@ def execute(backend: SimBackend, layout: Layout, plan: Plan, *, check: bool = Tr
         final_state=final,
         final_object_poses=_object_poses(backend, layout),
         final_tool_pose=np.concatenate([final_reading.tool_pos_m, final_reading.tool_quat_wxyz]),
+        executed_arm_rad=None if noise is None else plan.arm_targets_rad + noise,
     )
 
 

@@ -10,6 +10,7 @@ from dataengine.records.episode import (
     CameraInfo,
     EpisodeRecord,
     Instructions,
+    PerturbationInfo,
     PhaseInfo,
     RenderInfo,
     TaskInfo,
@@ -31,12 +32,17 @@ def episode_key(recipe_name: str, index: int) -> str:
     return f"{stem}-{index:07d}"
 
 
-def episode_arrays(found: FoundEpisode) -> dict[str, np.ndarray]:
-    """State and action arrays (T rows, one per control step) plus the final state."""
+def episode_arrays(found: FoundEpisode, with_executed: bool = False) -> dict[str, np.ndarray]:
+    """State and action arrays (T rows, one per control step) plus the final state. `with_executed` (recipes with
+    `perturb`) adds the joint targets actually sent, which differ from the recorded actions in perturbed episodes."""
     traj = found.trajectory
     state_joints = traj.arm_qpos_rad
     action_joints = traj.action_arm_rad
+    extra = {}
+    if with_executed:
+        extra["action_executed_joints"] = action_joints if traj.executed_arm_rad is None else traj.executed_arm_rad
     return {
+        **extra,
         "qpos": traj.qpos,
         "qvel": traj.qvel,
         "ctrl": traj.ctrl,
@@ -82,7 +88,7 @@ def build_members(
     backend_info: dict[str, str],
 ) -> dict[str, bytes]:
     layout = found.layout
-    arrays = episode_arrays(found)
+    arrays = episode_arrays(found, with_executed=recipe.perturb is not None)
     cameras = [c.name for c in layout.cameras]
     if rendered is not None:
         arrays["cam_intrinsics"] = np.stack([rendered.intrinsics_k[c] for c in cameras])
@@ -108,6 +114,9 @@ def build_members(
             )
         )
     pick, place = layout.pick, layout.place
+    perturbation = None
+    if recipe.perturb is not None:
+        perturbation = PerturbationInfo(perturbed=found.perturbed, **recipe.perturb.model_dump(mode="json"))
     record = EpisodeRecord(
         key=key,
         recipe=recipe.name,
@@ -152,6 +161,7 @@ def build_members(
         arrays=array_specs(arrays),
         frames=array_specs(frames),
         backend=backend_info,
+        perturbation=perturbation,
         labels={
             "trace_horizon": recipe.trace_horizon,
             "min_visible_px": MIN_VISIBLE_PX,

@@ -16,6 +16,7 @@ from dataengine.sim.assets import Catalog
 from dataengine.sim.backends.base import SimBackend
 from dataengine.sim.expert import Plan, plan_pick_place
 from dataengine.sim.layout import Layout
+from dataengine.sim.perturb import episode_is_perturbed, joint_noise
 from dataengine.sim.rollout import Trajectory, execute
 from dataengine.sim.sampler import AttemptFailed, sample_layout
 from dataengine.sim.spec import SimRecipe
@@ -30,6 +31,7 @@ class FoundEpisode:
     trajectory: Trajectory
     failures: Counter = field(default_factory=Counter)
     cpu_s: float = 0.0
+    perturbed: bool = False
 
 
 class EpisodeNotFound(Exception):
@@ -52,15 +54,21 @@ def find_episode(recipe: SimRecipe, catalog: Catalog, backend: SimBackend, index
     """Loop over attempts until one passes every check. Raises EpisodeNotFound after the recipe's maximum."""
     cpu0 = time.process_time()
     failures: Counter = Counter()
+    perturbed = episode_is_perturbed(recipe.perturb, recipe.seed, index)
     for attempt in range(recipe.max_attempts_per_episode):
         rng = attempt_rng(recipe.seed, index, attempt)
         try:
             layout = sample_layout(recipe, catalog, rng)
             backend.load(layout, control_hz=recipe.control_hz, quality=recipe.render.quality)
             plan = plan_pick_place(backend, layout, recipe.task.expert)
-            trajectory = execute(backend, layout, plan)
+            noise = None
+            if perturbed:
+                steps = len(plan.arm_targets_rad)
+                noise = joint_noise(recipe.perturb, plan.phases, steps, recipe.seed, index, attempt)
+            trajectory = execute(backend, layout, plan, noise=noise)
         except AttemptFailed as exc:
             failures[exc.reason] += 1
             continue
-        return FoundEpisode(index, attempt, layout, plan, trajectory, failures, time.process_time() - cpu0)
+        cpu_s = time.process_time() - cpu0
+        return FoundEpisode(index, attempt, layout, plan, trajectory, failures, cpu_s, perturbed)
     raise EpisodeNotFound(index, failures)

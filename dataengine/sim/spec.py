@@ -59,6 +59,9 @@ class RandomizationSpec(_Strict):
     camera_lookat_jitter_m: float = 0.02
 
 
+EXPERT_PHASES = ("approach", "descend", "close", "lift", "transport", "lower", "open", "retreat", "settle")
+
+
 class ExpertSpec(_Strict):
     pregrasp_height_m: float = 0.10
     lift_height_m: float = 0.16
@@ -69,6 +72,31 @@ class ExpertSpec(_Strict):
     gripper_close_steps: int = Field(default=6, ge=1)
     gripper_open_steps: int = Field(default=4, ge=1)
     settle_steps: int = Field(default=4, ge=0)
+
+
+class PerturbSpec(_Strict):
+    """Recovery demonstrations (DART style): in a share of the episodes, temporally correlated noise is added to
+    the joint targets the robot executes during the named expert phases, while the recorded actions stay the
+    expert's targets. The label of every perturbed state (target - measured joints) then points back to the expert's
+    path: the demonstrations show how to recover, not only the nominal motion."""
+
+    episode_fraction: float = Field(default=0.5, ge=0, le=1, description="share of the episodes that are perturbed")
+    joint_noise_rad: float = Field(default=0.03, gt=0, le=0.3, description="stationary std of the noise per joint")
+    correlation_steps: float = Field(
+        default=4.0, ge=1, description="time constant of the Ornstein-Uhlenbeck noise, in control steps"
+    )
+    phases: list[str] = Field(
+        default_factory=lambda: ["approach", "descend", "lift", "transport", "lower"],
+        min_length=1,
+        description="expert phases whose steps are perturbed",
+    )
+
+    @model_validator(mode="after")
+    def _known_phases(self) -> PerturbSpec:
+        unknown = [p for p in self.phases if p not in EXPERT_PHASES]
+        if unknown:
+            raise ValueError(f"perturb.phases {unknown} are not expert phases; they are {list(EXPERT_PHASES)}")
+        return self
 
 
 class TaskSpec(_Strict):
@@ -121,6 +149,7 @@ class SimRecipe(_Strict):
     backend: Literal["mujoco", "isaac"] = "mujoco"
     rewriter: str = "offline"
     render: RenderSpec = RenderSpec()
+    perturb: PerturbSpec | None = Field(default=None, description="recovery demonstrations (off when absent)")
 
     @model_validator(mode="after")
     def _cameras_known(self) -> SimRecipe:
@@ -134,7 +163,8 @@ class SimRecipe(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output (not the episode count: it only extends the work list)."""
-        data = self.model_dump(mode="json", exclude={"episodes"})
+        # `perturb` only counts when set, so recipes without it keep the fingerprints they always had
+        data = self.model_dump(mode="json", exclude={"episodes"} | ({"perturb"} if self.perturb is None else set()))
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

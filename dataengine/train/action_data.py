@@ -1,9 +1,10 @@
 """Action samples from episode/v1 shards: one unit per control step t of an episode.
 
-A sample is the camera frame at t resized to `image_size`^2, the proprio state at t (7 joints + gripper opening),
-the chunk of the next `chunk_size` actions (7 delta joints + binary gripper close), normalized, and the
-instruction (one of the episode's phrasings, chosen per visit) with the spatial prompt appended. Chunks that run
-past the end of the episode are padded with a hold action (zero delta, last gripper command).
+A sample is the frame at t of each policy camera resized to `image_size`^2 (none for state policies), the state
+vector at t (`data.state`, see `dataengine.train.observations`), the chunk of the next `chunk_size` actions
+(7 delta joints + binary gripper close), normalized, and the instruction (one of the episode's phrasings, chosen per
+visit) with the spatial prompt appended. Chunks that run past the end of the episode are padded with a hold action
+(zero delta, last gripper command).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from dataengine.errors import InputError
 from dataengine.formats import apply_spatial_prompt, stable_index
 from dataengine.records.episode import EpisodeRecord, unpack_jpeg
 from dataengine.train.grounding_data import decode_image
-from dataengine.train.normalization import ACTION_KEYS, STATE_KEYS, Normalizer, read_episode_arrays
+from dataengine.train.normalization import ACTION_KEYS, Normalizer, read_episode_arrays
+from dataengine.train.observations import STATE_ARRAY_KEYS, episode_states
 from dataengine.train.streams import SkipSample
 
 INSTRUCTION_KINDS = ("base", "attr", "semantic", "spatial")
@@ -43,13 +45,14 @@ def action_chunk(delta_joints: np.ndarray, close: np.ndarray, t: int, chunk: int
 class _Episode:
     record: EpisodeRecord
     arrays: dict[str, np.ndarray]
-    jpeg: np.ndarray
-    offsets: np.ndarray
+    states: np.ndarray  # (T, D) normalized state vectors
+    frames: dict[str, tuple[np.ndarray, np.ndarray]]  # camera -> (JPEG bytes, offsets)
     instructions: list[str]
 
 
 class ActionUnits:
-    """`UnitTransform` for episode shards."""
+    """`UnitTransform` for episode shards. `cameras`: the policy's cameras in order (None: the episode's first
+    camera; [] for a state policy, which reads no frame)."""
 
     def __init__(
         self,
@@ -58,42 +61,55 @@ class ActionUnits:
         *,
         image_size: int = 224,
         chunk_size: int = 16,
-        camera: str | None = None,
+        cameras: list[str] | None = None,
         spatial_prompt: str = "upstream",
         instruction_kinds: tuple[str, ...] = INSTRUCTION_KINDS,
         seed: int = 0,
     ) -> None:
         self.normalizer, self.prepare_image, self.image_size = normalizer, prepare_image, image_size
-        self.chunk_size, self.camera, self.spatial_prompt = chunk_size, camera, spatial_prompt
+        self.chunk_size, self.cameras, self.spatial_prompt = chunk_size, cameras, spatial_prompt
         self.instruction_kinds, self.seed = instruction_kinds, seed
 
     def prepare(self, raw: dict) -> _Episode:
-        record, arrays = read_episode_arrays(raw, (*ACTION_KEYS, *STATE_KEYS))
-        if not (record.success and record.render.rendered):
+        record, arrays = read_episode_arrays(raw, tuple(dict.fromkeys((*ACTION_KEYS, *STATE_ARRAY_KEYS))))
+        cameras = self.cameras if self.cameras is not None else record.render.cameras[:1]
+        if not record.success or (cameras and not record.render.rendered):
             raise SkipSample(record.key)
-        camera = self.camera or record.render.cameras[0]
-        if camera not in record.render.cameras:
-            raise InputError(f"{record.key}: no camera {camera!r}; it has {record.render.cameras}")
-        with np.load(io.BytesIO(raw["frames.npz"]), allow_pickle=False) as frames:
-            jpeg, offsets = frames[f"{camera}.jpeg"], frames[f"{camera}.offsets"]
-        if len(offsets) != record.num_steps + 1:
-            raise InputError(f"{record.key}: {len(offsets) - 1} frames for {record.num_steps} steps")
+        frames = {}
+        if cameras:
+            missing = [c for c in cameras if c not in record.render.cameras]
+            if missing:
+                raise InputError(f"{record.key}: no camera {missing}; it has {record.render.cameras}")
+            with np.load(io.BytesIO(raw["frames.npz"]), allow_pickle=False) as npz:
+                for camera in cameras:
+                    frames[camera] = (npz[f"{camera}.jpeg"], npz[f"{camera}.offsets"])
+                    if len(frames[camera][1]) != record.num_steps + 1:
+                        n = len(frames[camera][1]) - 1
+                        raise InputError(f"{record.key}: {n} {camera} frames for {record.num_steps} steps")
         texts = record.instructions.model_dump()
         instructions = [texts[k] for k in self.instruction_kinds if texts.get(k)]
-        return _Episode(record, arrays, jpeg, offsets, instructions or [record.instructions.base])
+        states = self.normalizer.state(episode_states(self.normalizer.state_kind, record, arrays))
+        return _Episode(record, arrays, states, frames, instructions or [record.instructions.base])
 
-    def item(self, ep: _Episode, t: int, epoch: int) -> dict:
-        a = ep.arrays
-        frame = unpack_jpeg({"f.jpeg": ep.jpeg, "f.offsets": ep.offsets}, "f", t)
+    def _image(self, ep: _Episode, camera: str, t: int) -> np.ndarray:
+        jpeg, offsets = ep.frames[camera]
+        frame = unpack_jpeg({"f.jpeg": jpeg, "f.offsets": offsets}, "f", t)
         image = decode_image(frame, ep.record.key).convert("RGB")
         if image.size != (self.image_size, self.image_size):
             image = image.resize((self.image_size, self.image_size), Image.BILINEAR)
+        return self.prepare_image(image)
+
+    def item(self, ep: _Episode, t: int, epoch: int) -> dict:
+        a = ep.arrays
         joints, grip = action_chunk(a["action_delta_joints"], a["action_gripper_close"], t, self.chunk_size)
         pick = stable_index(len(ep.instructions), "instruction", ep.record.key, t, epoch, self.seed)
-        return {
-            "image": self.prepare_image(image),
+        item = {
             "prompt": prompt_for(ep.instructions[pick], self.spatial_prompt),
-            "state": self.normalizer.state(a["state_joints"][t], float(a["state_gripper_opening"][t])),
+            "state": ep.states[t],
             "actions": self.normalizer.actions(joints, grip),
             "__key__": f"{ep.record.key}/{t}",
         }
+        images = [self._image(ep, camera, t) for camera in ep.frames]
+        if images:
+            item["image"] = images[0] if len(images) == 1 else np.stack(images)
+        return item

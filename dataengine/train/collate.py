@@ -30,7 +30,7 @@ class Collator:
     def __call__(self, items: list[dict]) -> dict:
         answers = [None if self.for_generation else it.get("answer") for it in items]
         batch = self.encoder.encode(
-            [it["image"] for it in items],
+            [it.get("image") for it in items],
             [it["prompt"] for it in items],
             answers,
             for_generation=self.for_generation,

@@ -11,7 +11,12 @@ from dataengine.formats import get_style, load_templates
 from dataengine.train.action_data import ActionUnits
 from dataengine.train.collate import Collator
 from dataengine.train.grounding_data import GroundingUnits, apply_holdout
-from dataengine.train.normalization import Normalizer, apply_units, load_or_compute_stats
+from dataengine.train.normalization import (
+    Normalizer,
+    apply_units,
+    load_or_compute_stats,
+    stats_of_first_episodes,
+)
 from dataengine.train.recipe import TrainRecipe, resolve_data_path
 from dataengine.train.shard_index import ShardEntry, load_shard_set
 from dataengine.train.streams import ShardStream, StreamLoader
@@ -93,15 +98,24 @@ def build_data(
         entries = _entries("episodes", e_path, data_root)
         if entries is None:
             raise InputError("stage 2 trains the action expert but data.episodes is not set")
-        stats, stats_path = load_or_compute_stats(entries, e_path, run_dir)
+        if d.max_episodes is not None:
+            stats, stats_path = stats_of_first_episodes(entries, d.max_episodes, run_dir)
+        else:
+            stats, stats_path = load_or_compute_stats(entries, e_path, run_dir)
         apply_units(entries, stats)
-        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm)
+        cameras = d.policy_cameras()
+        if cameras != [] and stats.get("rendered_episodes", stats["episodes"]) == 0:
+            raise InputError(
+                f"the episodes under {e_path} were generated without rendering, but the policy sees cameras "
+                f"{cameras or '(the first one)'}: regenerate them without --no-render, or train a state policy"
+            )
+        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm, d.state)
         units = ActionUnits(
             normalizer,
             encoder.prepare_image,
             image_size=d.image_size,
             chunk_size=d.chunk_size,
-            camera=d.camera,
+            cameras=cameras,
             spatial_prompt=d.spatial_prompt,
             seed=recipe.seed,
         )

@@ -5,10 +5,12 @@ Held-out task configurations: the sim recipe's layouts are drawn with seed + `se
 layout is a training layout (`split="unseen"` also holds out the objects and containers). Each layout is
 first solved by the scripted expert in physics only (the same search the generator runs), so every evaluated
 scene is known to be feasible; then the scene is reset, a render look is drawn and the policy acts: every
-`execute_steps` control steps it sees the camera frame (JPEG round trip at the recipe's quality, like training
-frames), the proprio state and the spatially prompted instruction, predicts a chunk, and the first
-`execute_steps` actions are applied as joint targets (measured joints + predicted delta; gripper closed or open).
-An episode succeeds as soon as `check_success` holds; it fails after `max_steps` control steps.
+`execute_steps` control steps it sees the frames of its cameras (JPEG round trip at the recipe's quality, like
+training frames; none for a state policy), its state vector (built by `dataengine.train.observations` exactly as
+in training; the `task` state takes its privileged features from the expert's plan of the layout) and the spatially
+prompted instruction, predicts a chunk, and the first `execute_steps` actions are applied as joint targets
+(measured joints + predicted delta; gripper closed or open). An episode succeeds as soon as `check_success` holds;
+it fails after `max_steps` control steps. Layouts come from the recipe without its `perturb` section.
 """
 
 from __future__ import annotations
@@ -25,10 +27,31 @@ from PIL import Image
 from dataengine.train.action_data import prompt_for
 from dataengine.train.collate import Collator, to_device
 from dataengine.train.normalization import Normalizer
+from dataengine.train.observations import LiveState, task_context
 
 log = logging.getLogger(__name__)
 
 LIFT_M = 0.03  # the pick object counts as lifted when it rises this far above its start height
+
+
+def success_interval(successes: int, trials: int, confidence: float = 0.95) -> list[float]:
+    """Wilson score interval of a success rate, [low, high] (scipy's binomial test)."""
+    if trials == 0:
+        return [0.0, 1.0]
+    from scipy.stats import binomtest
+
+    ci = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")
+    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+
+
+def failure_mode(episode: dict) -> str:
+    """A failed episode's stage: never lifted the object, or lifted it and then failed (with the predicate's
+    reason)."""
+    if episode["outcome"] == "physics_unstable":
+        return "physics_unstable"
+    if not episode["lifted"]:
+        return "never_lifted"
+    return "lifted_then_" + episode["outcome"].removeprefix("timeout_")
 
 
 def evaluate_in_sim(
@@ -40,6 +63,7 @@ def evaluate_in_sim(
     episodes: int,
     device: torch.device,
     camera: str | None = None,
+    cameras: list[str] | None = None,
     image_size: int = 224,
     spatial_prompt: str = "upstream",
     seed_offset: int = 1_000_000,
@@ -56,8 +80,9 @@ def evaluate_in_sim(
     from dataengine.sim.spec import load_recipe
 
     sim = load_recipe(sim_recipe_path, split=split)
-    sim = sim.model_copy(update={"seed": sim.seed + seed_offset})
-    camera = camera or sim.render.cameras[0]
+    sim = sim.model_copy(update={"seed": sim.seed + seed_offset, "perturb": None})
+    if cameras is None:
+        cameras = [camera or sim.render.cameras[0]]
     backend = get_backend(sim.backend)
     catalog = load_catalog(sim.catalogs or None)
     results, reasons = [], Counter()
@@ -67,10 +92,12 @@ def evaluate_in_sim(
     try:
         for index in range(episodes):
             try:
-                layout = find_episode(sim, catalog, backend, index).layout
+                found = find_episode(sim, catalog, backend, index)
             except EpisodeNotFound:
                 reasons["no_feasible_layout"] += 1
                 continue
+            layout = found.layout
+            context = task_context(layout, found.plan.grasp_point_m, found.plan.place_point_m)
             backend.load(layout, control_hz=sim.control_hz, quality=sim.render.quality)
             backend.apply_look(draw_look(sim, layout, np.random.default_rng(look_seed(sim.seed, index))))
             backend.reset()
@@ -78,9 +105,10 @@ def evaluate_in_sim(
             if hasattr(policy, "start_episode"):  # per-episode state (e.g. `RecordedActionsPolicy`)
                 policy.start_episode(index)
             gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
+            live = LiveState(normalizer.state_kind, layout, context, backend.control_dt_s)
             episode = _rollout(
                 policy, encoder, normalizer, backend, layout, prompt_for(instruction, spatial_prompt), gen, device,
-                camera, image_size, sim.render.jpeg_quality, max_steps, execute_steps,
+                cameras, live, image_size, sim.render.jpeg_quality, max_steps, execute_steps,
             )  # fmt: skip
             reason = episode["outcome"]
             reasons[reason] += 1
@@ -90,10 +118,15 @@ def evaluate_in_sim(
         policy.train(was_training)
         backend.close()
     n = len(results)
+    successes = sum(r["success"] for r in results)
+    modes = Counter(failure_mode(r) for r in results if not r["success"])
     return {
         "sim_recipe": str(sim_recipe_path),
         "sim_episodes": n,
-        "sim_success_rate": sum(r["success"] for r in results) / n if n else float("nan"),
+        "sim_successes": successes,
+        "sim_success_rate": successes / n if n else float("nan"),
+        "sim_success_ci95": success_interval(successes, n),
+        "sim_failure_modes": dict(sorted(modes.items())),
         "sim_lift_rate": sum(r["lifted"] for r in results) / n if n else float("nan"),
         "sim_mean_min_tool_to_pick_m": float(np.mean([r["min_tool_to_pick_m"] for r in results])) if n else None,
         "sim_outcomes": dict(sorted(reasons.items())),
@@ -103,14 +136,21 @@ def evaluate_in_sim(
     }
 
 
+def _frame(backend, camera: str, encoder, image_size: int, jpeg_quality: int) -> np.ndarray:
+    """A camera's frame as training sees it: JPEG round trip, bilinear resize, the encoder's preparation."""
+    from dataengine.sim.render import encode_jpeg
+
+    image = Image.open(io.BytesIO(encode_jpeg(backend.render(camera).rgb, jpeg_quality))).convert("RGB")
+    return encoder.prepare_image(image.resize((image_size, image_size), Image.BILINEAR))
+
+
 def _rollout(
-    policy, encoder, normalizer, backend, layout, prompt, gen, device, camera, image_size, jpeg_quality,
+    policy, encoder, normalizer, backend, layout, prompt, gen, device, cameras, live, image_size, jpeg_quality,
     max_steps, execute_steps,
 ) -> dict:  # fmt: skip
     """One closed-loop episode from the backend's current (reset) state. Also tracks progress short of success:
     the closest the tool came to the pick object and whether the object was lifted."""
     from dataengine.sim.predicates import check_success
-    from dataengine.sim.render import encode_jpeg
 
     collate = Collator(encoder)
     closed_m, open_m = normalizer.gripper_targets_m()
@@ -118,20 +158,21 @@ def _rollout(
     start_z = float(backend.object_pose(pick)[0][2])
     steps, outcome, failure = 0, None, "not_started"
     min_dist, lifted = float("inf"), False
+    state = live.observe(backend.robot())
     while steps < max_steps and outcome is None:
-        rgb = backend.render(camera).rgb
-        image = Image.open(io.BytesIO(encode_jpeg(rgb, jpeg_quality))).convert("RGB")
-        image = image.resize((image_size, image_size), Image.BILINEAR)
-        reading = backend.robot()
         item = {
-            "image": encoder.prepare_image(image),
             "prompt": prompt,
-            "state": normalizer.state(reading.arm_qpos_rad, reading.gripper_opening_m),
+            "state": normalizer.state(state),
             "actions": np.zeros((policy.space.chunk_size, policy.space.action_dim), np.float32),
         }
+        images = [_frame(backend, c, encoder, image_size, jpeg_quality) for c in cameras]
+        if images:
+            item["image"] = images[0] if len(images) == 1 else np.stack(images)
         chunk = policy.predict_actions(to_device(collate([item]), device), gen)[0].float().cpu().numpy()
         deltas, close = normalizer.unnormalize_actions(chunk)
         for k in range(min(execute_steps, max_steps - steps)):
+            if k:
+                state = live.observe(backend.robot())
             arm = backend.robot().arm_qpos_rad
             backend.set_joint_targets(arm + deltas[k], closed_m if close[k] else open_m)
             backend.step(1)
@@ -146,6 +187,7 @@ def _rollout(
             if failure is None:
                 outcome = "success"
                 break
+        state = live.observe(backend.robot())
     return {
         "success": outcome == "success",
         "outcome": outcome or f"timeout_{failure}",

@@ -16,7 +16,7 @@ from dataengine.train.data import grounding_units
 from dataengine.train.eval_grounding import evaluate_grounding
 from dataengine.train.grounding_data import apply_holdout
 from dataengine.train.loop import resolve_device
-from dataengine.train.models.policy import ActionSpace, build_policy
+from dataengine.train.models.policy import action_space, build_policy
 from dataengine.train.normalization import Normalizer
 from dataengine.train.recipe import TrainRecipe
 from dataengine.train.shard_index import ShardEntry, load_shard_set
@@ -70,6 +70,7 @@ def run_evaluations(
                 episodes=sim_episodes,
                 device=device,
                 camera=d.camera,
+                cameras=d.policy_cameras(),
                 image_size=d.image_size,
                 spatial_prompt=d.spatial_prompt,
                 seed_offset=e.sim_seed_offset,
@@ -108,14 +109,14 @@ def load_policy(checkpoint: str | Path, device: str | None = None):
     ckpt = resolve_checkpoint(checkpoint)
     recipe = TrainRecipe.model_validate(yaml.safe_load((ckpt / RECIPE_FILE).read_text(encoding="utf-8")))
     dev = resolve_device(device or recipe.device)
-    policy, encoder = build_policy(recipe.model, ActionSpace(chunk_size=recipe.data.chunk_size), recipe.data.image_size)
+    policy, encoder = build_policy(recipe.model, action_space(recipe.data), recipe.data.image_size)
     load_model_weights(ckpt, policy, dev)
     policy.to(dev)
     normalizer = None
     if (ckpt / STATS_FILE).exists():
         stats = json.loads((ckpt / STATS_FILE).read_text(encoding="utf-8"))
         d = recipe.data
-        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm)
+        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm, d.state)
     return policy, encoder, recipe, normalizer, ckpt, dev
 
 

@@ -39,7 +39,7 @@ from dataengine.train.distributed import (
     init_distributed,
 )
 from dataengine.train.mixture import MixtureLoader
-from dataengine.train.models.policy import ActionSpace, build_policy
+from dataengine.train.models.policy import action_space, build_policy
 from dataengine.train.optim import make_optimizer
 from dataengine.train.recipe import StageConfig, TrainRecipe
 
@@ -89,7 +89,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self._check_run_file()
         torch.manual_seed(recipe.seed)
-        space = ActionSpace(chunk_size=recipe.data.chunk_size)
+        space = action_space(recipe.data)
         self.policy, self.encoder = build_policy(recipe.model, space, recipe.data.image_size)
         self.policy.to(self.device)
         broadcast_parameters(self.policy, self.dist)

@@ -1,11 +1,13 @@
 """Action and state normalization statistics, computed once from episode shards and saved beside them.
 
-`norm_stats.json` holds, per array (delta joints, gripper close, joint state, gripper opening): min, max, q01,
-q99, mean and std over every control step, plus the number of steps of every episode (the loader's unit table)
-and a fingerprint of the shard set: when the shards change, the statistics are recomputed.
+`norm_stats.json` holds, per array (delta joints, gripper close, joint state, gripper opening, and the state vector
+of every state kind of `dataengine.train.observations`, as `state/<kind>`): min, max, q01, q99, mean and std over
+every control step, plus the number of steps of every successful episode (the loader's unit table) and a
+fingerprint of the shard set: when the shards change, the statistics are recomputed.
 
-Modes: `min_max` maps [min, max] to [-1, 1]; `q99` maps [q01, q99] to [-1, 1] and clips; `binary` maps the gripper
-command to -1 (open) / +1 (close) with the threshold halfway between its min and max.
+Modes: `min_max` maps [min, max] to [-1, 1]; `q99` maps [q01, q99] to [-1, 1] and clips; `standard` subtracts the
+mean and divides by the std; `binary` maps the gripper command to -1 (open) / +1 (close) with the threshold halfway
+between its min and max.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.records.episode import EpisodeRecord
+from dataengine.train.observations import STATE_ARRAY_KEYS, STATE_KINDS, episode_states
 from dataengine.train.shard_index import ShardEntry, ShardReader
 
 log = logging.getLogger(__name__)
 
 STATS_NAME = "norm_stats.json"
-STATS_SCHEMA = "norm_stats/v1"
+STATS_SCHEMA = "norm_stats/v2"  # v2: state vectors of every state kind; steps of unrendered episodes
 ACTION_KEYS = ("action_delta_joints", "action_gripper_close")  # 7 + 1
 STATE_KEYS = ("state_joints", "state_gripper_opening")  # 7 + 1
 GRIPPER_TARGET_KEY = "action_gripper_opening"
@@ -93,32 +96,42 @@ class _Accumulator:
         }
 
 
-def compute_stats(entries: list[ShardEntry]) -> dict:
-    """One pass over every episode: statistics of the action and state arrays and steps per episode."""
+def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
+    """One pass over every successful episode (rendered or not): statistics of the action and state arrays and of
+    every state kind's vectors, and the steps of every episode. `keep(shard name, index)` limits the episodes."""
     reader = ShardReader(entries)
+    keys = tuple(dict.fromkeys((*ACTION_KEYS, *STATE_KEYS, GRIPPER_TARGET_KEY, *STATE_ARRAY_KEYS)))
     columns = {k: _Accumulator() for k in (*ACTION_KEYS, *STATE_KEYS, GRIPPER_TARGET_KEY)}
+    columns.update({f"state/{kind}": _Accumulator() for kind in STATE_KINDS})
     steps: dict[str, list[int]] = {}
-    episodes = 0
+    episodes = rendered = 0
     try:
         for s, entry in enumerate(entries):
             steps[entry.name] = []
             for j in range(len(entry)):
-                record, arrays = read_episode_arrays(reader.read(s, j), tuple(columns))
-                usable = record.success and record.render.rendered
-                steps[entry.name].append(record.num_steps if usable else 0)
-                if not usable:
+                if keep is not None and not keep(entry.name, j):
+                    steps[entry.name].append(0)
+                    continue
+                record, arrays = read_episode_arrays(reader.read(s, j), keys)
+                steps[entry.name].append(record.num_steps if record.success else 0)
+                if not record.success:
                     continue
                 episodes += 1
+                rendered += bool(record.render.rendered)
                 for k, v in arrays.items():
-                    columns[k].add(v)
+                    if k in columns:
+                        columns[k].add(v)
+                for kind in STATE_KINDS:
+                    columns[f"state/{kind}"].add(episode_states(kind, record, arrays))
     finally:
         reader.close()
     if episodes == 0:
-        raise InputError("no successful rendered episodes in the episode shards: nothing to train the action expert")
+        raise InputError("no successful episodes in the episode shards: nothing to train the action expert")
     return {
         "schema": STATS_SCHEMA,
         "fingerprint": shard_set_fingerprint(entries),
         "episodes": episodes,
+        "rendered_episodes": rendered,
         "steps_total": int(sum(map(sum, steps.values()))),
         "arrays": {k: acc.summary() for k, acc in columns.items()},
         "steps": steps,
@@ -135,7 +148,12 @@ def load_or_compute_stats(entries: list[ShardEntry], shard_dir: Path, fallback_d
                 stats = json.loads(path.read_text(encoding="utf-8"))
             except ValueError:
                 continue
-            if stats.get("schema") == STATS_SCHEMA and stats.get("fingerprint") == shard_set_fingerprint(entries):
+            complete = not stats.get("max_episodes")  # a run's statistics of its first N episodes only
+            if (
+                complete
+                and stats.get("schema") == STATS_SCHEMA
+                and stats.get("fingerprint") == shard_set_fingerprint(entries)
+            ):
                 return stats, path
     stats = compute_stats(entries)
     text = json.dumps(stats, indent=1, sort_keys=True)
@@ -153,6 +171,31 @@ def load_or_compute_stats(entries: list[ShardEntry], shard_dir: Path, fallback_d
     raise InputError(f"cannot write {STATS_NAME} to {shard_dir} or {fallback_dir}")
 
 
+def stats_of_first_episodes(entries: list[ShardEntry], count: int, run_dir: Path) -> tuple[dict, Path]:
+    """Statistics of the first `count` successful episodes only (in shard order), written into the run folder: a run
+    limited to N episodes learns nothing, not even value ranges, from the others. Their steps table gives every
+    later episode zero units."""
+    full = compute_stats(entries)
+    kept, remaining = [], count
+    for entry in entries:
+        for j, steps in enumerate(full["steps"][entry.name]):
+            if steps and remaining > 0:
+                kept.append((entry, j))
+                remaining -= 1
+    if remaining > 0:
+        found = count - remaining
+        raise InputError(f"data.max_episodes is {count} but the episode shards hold {found} successful episodes")
+    chosen = {(e.name, j) for e, j in kept}
+    stats = compute_stats(entries, keep=lambda name, j: (name, j) in chosen)
+    stats["max_episodes"] = count
+    path = run_dir / STATS_NAME
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(stats, indent=1, sort_keys=True), encoding="utf-8")
+    tmp.replace(path)
+    return stats, path
+
+
 def apply_units(entries: list[ShardEntry], stats: dict) -> None:
     """Give each episode as many loader units as it has steps (0 for unusable episodes)."""
     for entry in entries:
@@ -161,12 +204,20 @@ def apply_units(entries: list[ShardEntry], stats: dict) -> None:
 
 @dataclass
 class Normalizer:
-    """Maps raw actions (chunk, 8) and states (8,) to the model's [-1, 1] space and back."""
+    """Maps raw actions (chunk, 8) and state vectors (of `state_kind`) to the model's space and back."""
 
     stats: dict
     action_mode: str = "min_max"
     state_mode: str = "min_max"
     gripper_mode: str = "binary"
+    state_kind: str = "proprio"
+
+    def __post_init__(self) -> None:
+        if f"state/{self.state_kind}" not in self.stats["arrays"]:
+            raise InputError(
+                f"normalization statistics have no state kind {self.state_kind!r} (schema {self.stats.get('schema')}); "
+                "delete norm_stats.json beside the episode shards to recompute them"
+            )
 
     def _bounds(self, key: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
         a = self.stats["arrays"][key]
@@ -176,6 +227,9 @@ class Normalizer:
     def _to_unit(self, x: np.ndarray, key: str, mode: str) -> np.ndarray:
         if mode == "none":
             return x
+        if mode == "standard":
+            a = self.stats["arrays"][key]
+            return (x - np.asarray(a["mean"])) / np.maximum(np.asarray(a["std"]), 1e-6)
         lo, hi = self._bounds(key, mode)
         y = np.where(hi - lo > EPS, 2 * (x - lo) / np.maximum(hi - lo, EPS) - 1, 0.0)
         return np.clip(y, -1, 1) if mode == "q99" else y
@@ -183,6 +237,9 @@ class Normalizer:
     def _from_unit(self, y: np.ndarray, key: str, mode: str) -> np.ndarray:
         if mode == "none":
             return y
+        if mode == "standard":
+            a = self.stats["arrays"][key]
+            return y * np.maximum(np.asarray(a["std"]), 1e-6) + np.asarray(a["mean"])
         lo, hi = self._bounds(key, mode)
         return np.where(hi - lo > EPS, (y + 1) / 2 * (hi - lo) + lo, lo)
 
@@ -210,10 +267,10 @@ class Normalizer:
             )
         return joints, close
 
-    def state(self, joints: np.ndarray, gripper_opening: float) -> np.ndarray:
-        j = self._to_unit(np.asarray(joints, dtype=np.float64), "state_joints", self.state_mode)
-        g = self._to_unit(np.asarray([gripper_opening], dtype=np.float64), "state_gripper_opening", self.state_mode)
-        return np.concatenate([j, g]).astype(np.float32)
+    def state(self, vector: np.ndarray) -> np.ndarray:
+        """A state vector of `state_kind` (D,) or (T, D) -> normalized float32."""
+        x = np.asarray(vector, dtype=np.float64)
+        return self._to_unit(x, f"state/{self.state_kind}", self.state_mode).astype(np.float32)
 
     def gripper_targets_m(self) -> tuple[float, float]:
         """(closed, open) gripper opening targets seen in the demonstrations."""

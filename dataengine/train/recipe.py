@@ -38,13 +38,26 @@ class DataConfig(_Strict):
     spatial_prompt: Literal["upstream", "paper", "none"] = "upstream"
     image_size: int = Field(default=224, gt=0, description="action frames are resized to image_size^2")
     camera: str | None = Field(default=None, description="episode camera to train on (None: the first one)")
+    cameras: list[str] | None = Field(
+        default=None, description="episode cameras the policy sees, in order (None: [camera]; [] for state policies)"
+    )
+    state: Literal["proprio", "proprio_ee", "task"] = Field(
+        default="proprio", description="state vector (dataengine.train.observations); task = privileged features"
+    )
     chunk_size: int = Field(default=16, gt=0, description="action steps predicted at once")
     action_norm: Literal["min_max", "q99"] = "min_max"
-    state_norm: Literal["min_max", "q99", "none"] = "min_max"
+    state_norm: Literal["min_max", "q99", "standard", "none"] = "min_max"
     gripper_norm: Literal["binary", "min_max"] = "binary"
     shuffle_buffer: int = Field(default=1000, ge=1)
     num_workers: int = Field(default=0, ge=0)
     eval_episode_fraction: float = Field(default=0.0, ge=0, lt=1, description="episodes held out of training")
+    max_episodes: int | None = Field(default=None, ge=1, description="train on the first N episodes only")
+
+    def policy_cameras(self) -> list[str] | None:
+        """The cameras of the action samples (None: the episodes' first camera)."""
+        if self.cameras is not None:
+            return list(self.cameras)
+        return [self.camera] if self.camera else None
 
 
 class TinyBackbone(_Strict):
@@ -75,7 +88,19 @@ class QwenBackbone(_Strict):
         return self
 
 
+class StateMLPConfig(_Strict):
+    """The state policy: an MLP from the state vector to a whole action chunk (regression; no camera, no text)."""
+
+    hidden: int = Field(default=512, gt=0)
+    layers: int = Field(default=3, ge=1)
+    gripper_loss_weight: float = Field(default=0.1, ge=0)
+
+
 class ModelConfig(_Strict):
+    policy: Literal["dual_system", "state_mlp"] = Field(
+        default="dual_system", description="dual_system: VLM + action expert; state_mlp: the state policy (probe)"
+    )
+    state_mlp: StateMLPConfig = Field(default_factory=StateMLPConfig)
     backbone: Literal["tiny", "qwen2.5-vl"] = "tiny"
     tiny: TinyBackbone = Field(default_factory=TinyBackbone)
     qwen: QwenBackbone | None = None

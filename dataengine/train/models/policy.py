@@ -80,8 +80,19 @@ class DualSystemPolicy(nn.Module):
         return self.backbone.generate(batch, max_new_tokens=max_new_tokens)
 
 
+def action_space(data_cfg) -> ActionSpace:
+    """The action space of a recipe's data section (the state vector's size follows `data.state`)."""
+    from dataengine.train.observations import STATE_DIMS
+
+    return ActionSpace(chunk_size=data_cfg.chunk_size, state_dim=STATE_DIMS[data_cfg.state])
+
+
 def build_policy(model_cfg, space: ActionSpace, image_size: int):
     """(policy, chat encoder) for a recipe's model section."""
+    if model_cfg.policy == "state_mlp":
+        from dataengine.train.models.state_mlp import StateEncoder, StateMLPPolicy
+
+        return StateMLPPolicy(model_cfg.state_mlp, space), StateEncoder()
     if model_cfg.backbone == "tiny":
         from dataengine.train.models.tiny_vlm import TinyVLM, TinyVLMConfig
 
