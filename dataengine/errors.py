@@ -30,7 +30,19 @@ class UnsafePickleError(InputError):
 
 
 class JobStateError(DataEngineError):
-    """An output directory holds a different or unfinished job."""
+    """An output directory holds a different or unfinished job, or files that are not a job's."""
+
+
+class JobLockedError(JobStateError):
+    """Another run is writing to the same output directory right now."""
+
+    exit_code = 75  # EX_TEMPFAIL: try again when the other run has finished
+
+
+class OutputError(DataEngineError):
+    """The output cannot be written (a read-only or full file system, missing permissions)."""
+
+    exit_code = 73  # EX_CANTCREAT
 
 
 class MissingDependencyError(DataEngineError):

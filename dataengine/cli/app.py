@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import importlib
+import shlex
 import sys
 
 import typer
@@ -47,14 +49,32 @@ _register_all()
 
 
 def main() -> None:
-    """Console-script entry: run the app, turning engine errors into a message and an exit code."""
+    """Console-script entry: run the app, turning engine errors and file-system errors into one message and an
+    exit code (2 refused input or options, 73 output not writable, 74 other I/O error, 75 folder in use)."""
+    from dataengine.runtime.jobs import set_command
     from dataengine.runtime.logs import console_err
 
+    set_command(shlex.join(["dataengine", *sys.argv[1:]]))
     try:
         app()
     except DataEngineError as exc:
         console_err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        console_err.print(f"[bold red]error:[/] {describe_os_error(exc)}", highlight=False, markup=True)
+        sys.exit(73 if exc.errno in _CANNOT_WRITE else 74)
+    finally:
+        set_command(None)
+
+
+_CANNOT_WRITE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT}
+
+
+def describe_os_error(exc: OSError) -> str:
+    """One line for a file-system error: what failed, on which path."""
+    where = f"{exc.filename}" + (f" -> {exc.filename2}" if exc.filename2 else "") if exc.filename else "a file"
+    verb = "cannot write" if exc.errno in _CANNOT_WRITE else "cannot access"
+    return f"{verb} {where}: {exc.strerror or exc}"
 
 
 if __name__ == "__main__":

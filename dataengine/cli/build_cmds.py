@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from dataengine.cli.groups import reads_job_folders
 from dataengine.runtime.logs import console
 
 
@@ -102,4 +103,4 @@ def _print_plan(plan: dict) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("build")(build)
+    app.command("build")(reads_job_folders(build))

@@ -68,6 +68,6 @@ def llava_json(
 
 
 def register(app: typer.Typer) -> None:
-    from dataengine.cli.groups import export_app
+    from dataengine.cli.groups import export_app, reads_job_folders
 
-    export_app.command("llava-json")(llava_json)
+    export_app.command("llava-json")(reads_job_folders(llava_json))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from dataengine.cli.groups import reads_job_folders
 from dataengine.errors import InputError
 from dataengine.runtime.logs import console
 
@@ -91,6 +92,6 @@ def show(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("validate")(validate)
-    app.command("stats")(stats)
-    app.command("show")(show)
+    app.command("validate")(reads_job_folders(validate))
+    app.command("stats")(reads_job_folders(stats))
+    app.command("show")(reads_job_folders(show))

@@ -40,6 +40,6 @@ def lerobot(
 
 
 def register(app: typer.Typer) -> None:
-    from dataengine.cli.groups import export_app
+    from dataengine.cli.groups import export_app, reads_job_folders
 
-    export_app.command("lerobot")(lerobot)
+    export_app.command("lerobot")(reads_job_folders(lerobot))

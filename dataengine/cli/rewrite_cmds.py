@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from dataengine.cli.groups import reads_job_folders
 from dataengine.errors import RecipeError
 from dataengine.runtime.logs import console
 
@@ -83,4 +84,4 @@ def print_report(report: dict) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("rewrite")(rewrite)
+    app.command("rewrite")(reads_job_folders(rewrite))

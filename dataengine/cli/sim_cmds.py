@@ -111,8 +111,8 @@ def probe(
 
 
 def register(app: typer.Typer) -> None:
-    from dataengine.cli.groups import sim_app
+    from dataengine.cli.groups import reads_job_folders, sim_app
 
     sim_app.command("generate")(generate)
-    sim_app.command("replay")(replay)
-    sim_app.command("probe")(probe)
+    sim_app.command("replay")(reads_job_folders(replay))
+    sim_app.command("probe")(reads_job_folders(probe))

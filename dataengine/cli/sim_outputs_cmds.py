@@ -95,8 +95,8 @@ def bench(
 
 
 def register(app: typer.Typer) -> None:
-    from dataengine.cli.groups import sim_app
+    from dataengine.cli.groups import reads_job_folders, sim_app
 
-    sim_app.command("to-grounding")(to_grounding)
-    sim_app.command("preview")(preview)
+    sim_app.command("to-grounding")(reads_job_folders(to_grounding))
+    sim_app.command("preview")(reads_job_folders(preview))
     sim_app.command("bench")(bench)

@@ -13,6 +13,7 @@ from pathlib import Path
 import typer
 from typer.core import TyperGroup
 
+from dataengine.cli.groups import reads_job_folders
 from dataengine.runtime.logs import console
 
 
@@ -44,6 +45,7 @@ def _print_metrics(metrics: dict) -> None:
 
 
 @train_app.command("run")
+@reads_job_folders
 def run(
     recipe: Path = typer.Argument(..., help="Training recipe YAML, e.g. recipes/train/demo.yaml."),
     out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, logs, metrics (resumed if present)."),
@@ -83,6 +85,7 @@ def run(
 
 
 @train_app.command("eval")
+@reads_job_folders
 def evaluate(
     checkpoint: Path = typer.Argument(..., help="A checkpoint folder, or a run folder (its latest checkpoint)."),
     grounding: Path | None = typer.Option(None, "--grounding", help="Held-out grounding shards to score."),

@@ -25,7 +25,7 @@ from dataengine.converters.registry import get_converter
 from dataengine.converters.report import REPORT_NAME, build_report, merge_quarantine
 from dataengine.errors import InputError
 from dataengine.records.grounding import GroundingRecord
-from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, run_tasks
+from dataengine.runtime.jobs import STATE_DIR, JobState, Task, atomic_write_text, job_lock, mark_complete, run_tasks
 from dataengine.shards.grounding import MANIFEST_NAME, GroundingShardWriter, merge_manifests, write_manifest
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,8 @@ def run_conversion(
         limit=limit,
         keep_text_only=keep_text_only,
     )
+    out = Path(out_dir)
+    JobState(out).check_owner(resume)  # refuse a folder that is not ours before reading any input
     converter = converter_cls(options)
     converter.check()
     with gc_paused():
@@ -75,8 +77,13 @@ def run_conversion(
         Task(f"{converter_cls.slug}-{i:0{width}d}", {"source": source, "options": options.to_dict(), "partition": p})
         for i, p in enumerate(partitions)
     ]
-    out = Path(out_dir)
     log.info("%s: %d partitions from %s", source, len(tasks), options.input_path)
+    with job_lock(out, f"convert {source}", resume=resume):
+        return _convert(source, converter, options, tasks, out, workers, ray_address, resume, show_progress)
+
+
+def _convert(source, converter, options, tasks, out, workers, ray_address, resume, show_progress) -> dict[str, Any]:
+    """The job itself, with the output folder locked: tasks, then the merged manifest, quarantine and report."""
     results = run_tasks(
         convert_partition,
         tasks,
@@ -94,6 +101,7 @@ def run_conversion(
     merge_quarantine([parts_dir / f"{t.task_id}.quarantine.jsonl" for t in tasks], out / QUARANTINE_NAME)
     report = build_report(converter, options, results)
     atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=1, sort_keys=True, ensure_ascii=False) + "\n")
+    mark_complete(out)
     return report
 
 

@@ -36,7 +36,7 @@ from dataengine.corpus.recipe import LoadedRecipe, load_recipe
 from dataengine.corpus.scan import scan_shard
 from dataengine.corpus.write import SETS_FILE, write_bucket
 from dataengine.errors import InputError, JobStateError
-from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, run_tasks
+from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, job_lock, mark_complete, run_tasks
 from dataengine.shards.reader import list_shards
 
 log = logging.getLogger(__name__)
@@ -83,18 +83,20 @@ def build_corpus(
     if dry_run:
         return dry_run_plan(loaded, out, cache, workers=workers, ray_address=ray_address)
     ctx = BuildContext(loaded, out, cache, workers, ray_address, resume, show_progress)
-    build_info = _begin(ctx, command)
-    started = time.monotonic()
-    with _ray(workers, ray_address):
-        sets = resolve_sets(ctx)
-        summary = _scan_and_plan(ctx, sets, ctx.state)
-        if summary.samples == 0:
-            raise InputError(f"recipe {loaded.recipe.name!r} selects no items: check splits, tasks and holdouts")
-        results = _write(ctx, summary)
-    stats = finalize(ctx, sets, summary, results, build_info["command"])
-    elapsed = time.monotonic() - started
-    timing = {"seconds": round(elapsed, 3), "pairs_per_second": round(stats["pairs"] / max(elapsed, 1e-9), 1)}
-    atomic_write_text(ctx.state / "timing.json", json.dumps(timing, indent=1))
+    with job_lock(out, "build", resume=resume):
+        build_info = _begin(ctx, command)
+        started = time.monotonic()
+        with _ray(workers, ray_address):
+            sets = resolve_sets(ctx)
+            summary = _scan_and_plan(ctx, sets, ctx.state)
+            if summary.samples == 0:
+                raise InputError(f"recipe {loaded.recipe.name!r} selects no items: check splits, tasks and holdouts")
+            results = _write(ctx, summary)
+        stats = finalize(ctx, sets, summary, results, build_info["command"])
+        elapsed = time.monotonic() - started
+        timing = {"seconds": round(elapsed, 3), "pairs_per_second": round(stats["pairs"] / max(elapsed, 1e-9), 1)}
+        atomic_write_text(ctx.state / "timing.json", json.dumps(timing, indent=1))
+        mark_complete(out)
     return {**stats, "timing": timing}
 
 

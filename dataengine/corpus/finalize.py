@@ -4,7 +4,9 @@ are stored with the completion markers, so a resumed build rewrites the same byt
 
 from __future__ import annotations
 
+import glob
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -130,9 +132,11 @@ def _merge_quarantine(ctx, results_tasks: list[str]) -> int:
 def finalize(ctx, sets: list[RecordSet], summary: PlanSummary, results: list[dict], command: str) -> dict:
     """Write manifest, quarantine, stats, lock and card into OUT; returns the stats."""
     recipe = ctx.loaded.recipe
-    for stale in ctx.out.glob("*.tmp*"):  # left by a finalization killed half-way (all tasks are done here)
-        if stale.is_file():
-            stale.unlink()
+    outputs = (MANIFEST_NAME, QUARANTINE_NAME, STATS_NAME, LOCK_NAME, CARD_NAME)
+    for name in outputs:  # temporaries left by a finalization killed half-way (all tasks are done here)
+        for stale in ctx.out.glob(f"{glob.escape(name)}.tmp*"):
+            if re.fullmatch(r"\.tmp\d*", stale.name[len(name) :]) and stale.is_file():
+                stale.unlink()
     task_ids = [f"{recipe.output_split}-{b:05d}" for b in range(summary.n_buckets)]
     merge_manifests([ctx.out / STATE_DIR / "parts" / f"{t}.parquet" for t in task_ids], ctx.out / MANIFEST_NAME)
     _merge_quarantine(ctx, task_ids)

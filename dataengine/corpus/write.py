@@ -26,7 +26,7 @@ from dataengine.corpus.plan import read_bucket
 from dataengine.corpus.resize import resize_sample
 from dataengine.images import EXT_TO_FORMAT, FORMAT_TO_EXT, IMAGE_EXTS, sha1_hex
 from dataengine.records.grounding import GroundingRecord, item_pairs
-from dataengine.runtime.jobs import STATE_DIR, Task
+from dataengine.runtime.jobs import STATE_DIR, JobState, Task
 from dataengine.shards.grounding import MANIFEST_SCHEMA
 from dataengine.shards.reader import split_member_name
 from dataengine.shards.tarscan import chunk_members
@@ -71,15 +71,6 @@ class _Inputs:
         self.fds.clear()
 
 
-def clean_task_outputs(out_dir: Path, task_id: str) -> None:
-    """Remove what an interrupted attempt of this task left (a Ray retry starts from nothing)."""
-    for folder in (out_dir, out_dir / STATE_DIR / "parts"):
-        if folder.is_dir():
-            for path in folder.iterdir():
-                if path.name.startswith((task_id + "-", task_id + ".")) and path.is_file():
-                    path.unlink()
-
-
 def merged_license(licenses: list[str]) -> str:
     """One licence, or the distinct licences joined by AND (each parenthesized when it has spaces)."""
     unique = list(dict.fromkeys(licenses))
@@ -118,7 +109,7 @@ def write_bucket(task: Task, out_dir: Path) -> dict:
     p = task.payload
     plan_dir = Path(p["plan_dir"])
     sets = json.loads((plan_dir / SETS_FILE).read_text(encoding="utf-8"))
-    clean_task_outputs(out_dir, task.task_id)
+    JobState(out_dir).clean_outputs(task.task_id)  # what an interrupted attempt left (a Ray retry)
     rows = read_bucket(plan_dir, p["bucket"], p["n_buckets"], p["n_partitions"]).select(_PLAN_COLUMNS)
     inputs = _Inputs(sets["shards"])
     bucket = _Bucket()

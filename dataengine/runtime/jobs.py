@@ -1,31 +1,116 @@
 """A fixed list of tasks run on Ray with completion markers: the resume and retry machinery of every job.
 
 State lives under `OUT/_state/`:
-- `job.json`: job name, fingerprint of the configuration, the ordered task ids;
-- `done/<task_id>.json`: the task's result, written atomically by the driver after the task returned.
-Task outputs are files in OUT named `<task_id>-*` or `<task_id>.*` (plus `OUT/_state/parts/<task_id>.*`), written
-under temporary names and renamed by the task. A task without a marker is cleaned and run again, so a job killed
-at any moment and resumed produces exactly the files of an uninterrupted run.
+- `job.json`: job name, fingerprint of the configuration, the ordered task ids, the command that started it;
+- `done/<task_id>.json`: the task's result, written atomically by the driver after the task returned;
+- `lock`: held (flock) by the one process running the job; a second run on the folder is refused at once;
+- `complete.json`: written by `mark_complete` after everything else (readers refuse a folder without it, see
+  `runtime.completion`).
+Task outputs are files in OUT named `<task_id>-NNNNNN.tar` / `.idx.json` (plus `<task_id>.parquet`,
+`.manifest.parquet` or `.quarantine.jsonl` in OUT or `OUT/_state/parts/`), written under temporary names and
+renamed by the task. A task without a marker has exactly those files cleaned and is run again, so a job killed at
+any moment and resumed produces exactly the files of an uninterrupted run. `--resume` only continues a folder
+that holds job state; a folder with other files and no state is refused, and no file outside the task output
+names is ever removed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
+import re
+import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dataengine.errors import DataEngineError, JobStateError
+from dataengine.errors import DataEngineError, JobLockedError, JobStateError
+from dataengine.runtime.completion import COMPLETE_FILE, JOB_FILE, STATE_DIR
 from dataengine.runtime.progress import job_progress
 
 log = logging.getLogger(__name__)
 
-STATE_DIR = "_state"
+LOCK_FILE = "lock"
 TaskFn = Callable[["Task", Path], dict]
+# The command line that started this process's jobs (set by the CLI), recorded in job.json for resume hints.
+_command: str | None = None
+_held_locks: dict[str, list[int]] = {}  # resolved folder -> [fd, depth]: the lock is re-entrant in one process
+
+
+def set_command(command: str | None) -> None:
+    """Record the command line of this process (the CLI calls this), so unfinished folders can name it."""
+    global _command
+    _command = command
+
+
+def task_output_re(task_id: str) -> re.Pattern:
+    """Names of the files a task writes (see the module docstring), finished or temporary."""
+    names = r"-\d{6}\.(?:tar|idx\.json)|\.(?:parquet|manifest\.parquet|quarantine\.jsonl)"
+    return re.compile(rf"^{re.escape(task_id)}(?:{names})(?:\.tmp\d*)?$")
+
+
+def foreign_entries(out_dir: Path) -> list[str]:
+    """Names in `out_dir` other than the job state folder."""
+    return sorted(p.name for p in out_dir.iterdir() if p.name != STATE_DIR) if out_dir.is_dir() else []
+
+
+@contextlib.contextmanager
+def job_lock(out_dir: str | Path, job_name: str, resume: bool | None = None) -> Iterator[None]:
+    """Hold `OUT/_state/lock` for the whole job: a second process gets JobLockedError naming the holder. The lock
+    is released when the process dies (flock), so a killed run never leaves a stale lock; re-entrant in one
+    process (a job function holds it around `run_tasks`, which takes it again). With `resume` given, a folder that
+    holds other files and no job state is refused first (`JobState.check_owner`)."""
+    out_dir = Path(out_dir)
+    if resume is not None:
+        JobState(out_dir).check_owner(resume)
+    key = str(out_dir.resolve())
+    if key in _held_locks:
+        _held_locks[key][1] += 1
+        try:
+            yield
+        finally:
+            _held_locks[key][1] -= 1
+        return
+    state = out_dir / STATE_DIR
+    created = not state.exists()
+    state.mkdir(parents=True, exist_ok=True)
+    path = state / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+        os.close(fd)
+        raise JobLockedError(
+            f"{out_dir} is in use by another run ({holder}); wait for it to finish or choose another output directory"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{job_name!r}, pid {os.getpid()} on {socket.gethostname()}".encode(), 0)
+    _held_locks[key] = [fd, 1]
+    ok = False
+    try:
+        yield
+        ok = True
+    finally:
+        del _held_locks[key]
+        if not ok and created and [p.name for p in state.iterdir()] == [LOCK_FILE]:
+            path.unlink()  # a refused job leaves nothing behind in a folder it did not own
+            state.rmdir()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def mark_complete(out_dir: str | Path, summary: dict | None = None) -> None:
+    """Write `_state/complete.json`: the job's last write. Readers refuse the folder until it is there."""
+    state = Path(out_dir) / STATE_DIR
+    info = json.loads((state / JOB_FILE).read_text(encoding="utf-8"))
+    marker = {"job": info.get("job"), "fingerprint": info.get("fingerprint"), **(summary or {})}
+    atomic_write_text(state / COMPLETE_FILE, json.dumps(marker, indent=1, sort_keys=True) + "\n")
 
 
 @dataclass(frozen=True)
@@ -51,12 +136,28 @@ class JobState:
 
     @property
     def job_file(self) -> Path:
-        return self.state_dir / "job.json"
+        return self.state_dir / JOB_FILE
+
+    def check_owner(self, resume: bool) -> None:
+        """Refuse a folder that holds other files and no job state, with or without --resume (nothing of it may
+        be deleted or overwritten)."""
+        if self.job_file.exists():
+            return
+        foreign = foreign_entries(self.out_dir)
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise JobStateError(
+                f"{self.out_dir} holds files ({shown}) but no job state"
+                + (", so there is nothing to resume there (--resume continues only a job started in that folder)"
+                   if resume else "")
+                + "; choose an empty output directory"
+            )  # fmt: skip
 
     def begin(self, job_name: str, fingerprint: str, task_ids: Sequence[str], resume: bool) -> None:
-        """Record the job, or check that a resumed job is the same one."""
+        """Record the job, or check that a resumed job is the same one. Call with the job lock held."""
         if len(set(task_ids)) != len(task_ids):
             raise JobStateError(f"{job_name}: task ids are not unique")
+        self.check_owner(resume)
         if self.job_file.exists():
             existing = json.loads(self.job_file.read_text(encoding="utf-8"))
             same = existing.get("fingerprint") == fingerprint and existing.get("tasks") == list(task_ids)
@@ -73,16 +174,11 @@ class JobState:
         else:
             if resume:
                 log.info("nothing to resume in %s; starting a new job", self.out_dir)
-            elif self.out_dir.exists() and any(p.name != STATE_DIR for p in self.out_dir.iterdir()):
-                raise JobStateError(
-                    f"{self.out_dir} is not empty and holds no job state; choose an empty output directory"
-                )
             self.done_dir.mkdir(parents=True, exist_ok=True)
             self.parts_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(
-                self.job_file,
-                json.dumps({"job": job_name, "fingerprint": fingerprint, "tasks": list(task_ids)}, indent=1),
-            )
+            info = {"job": job_name, "fingerprint": fingerprint, "tasks": list(task_ids), "command": _command}
+            atomic_write_text(self.job_file, json.dumps(info, indent=1))
+        (self.state_dir / COMPLETE_FILE).unlink(missing_ok=True)  # the folder is being written again
         self.done_dir.mkdir(parents=True, exist_ok=True)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
 
@@ -99,13 +195,14 @@ class JobState:
         atomic_write_text(self.marker(task_id), json.dumps(result, sort_keys=True))
 
     def clean_outputs(self, task_id: str) -> int:
-        """Remove whatever an unfinished run of this task left behind."""
+        """Remove whatever an unfinished run of this task left behind: only files named as its outputs."""
         removed = 0
+        names = task_output_re(task_id)
         for folder in (self.out_dir, self.parts_dir):
             if not folder.is_dir():
                 continue
             for path in folder.iterdir():
-                if path.is_file() and (path.name.startswith(task_id + "-") or path.name.startswith(task_id + ".")):
+                if names.match(path.name) and path.is_file() and not path.is_symlink():
                     path.unlink()
                     removed += 1
         return removed
@@ -152,7 +249,15 @@ def run_tasks(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     state = JobState(out_dir)
-    state.begin(job_name, fingerprint, [t.task_id for t in tasks], resume)
+    with job_lock(out_dir, job_name, resume):
+        state.begin(job_name, fingerprint, [t.task_id for t in tasks], resume)
+        return _run_pending(fn, tasks, state, job_name, workers, ray_address, max_retries, remote_options, describe,
+                            show_progress)  # fmt: skip
+
+
+def _run_pending(fn, tasks, state, job_name, workers, ray_address, max_retries, remote_options, describe,
+                 show_progress) -> list[dict]:  # fmt: skip
+    out_dir = state.out_dir
     results: dict[str, dict] = {t.task_id: state.result(t.task_id) for t in tasks if state.is_done(t.task_id)}
     todo = [t for t in tasks if t.task_id not in results]
     for task in todo:

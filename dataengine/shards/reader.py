@@ -11,24 +11,28 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from dataengine.errors import InputError, ShardError
+from dataengine.runtime.completion import STATE_DIR, require_complete
 from dataengine.shards.tarscan import BLOCK, Member, UnsupportedTar, ends_with_marker, iter_members
 
 # WebDataset's rule: the key is everything up to the first dot of the basename, the rest is the extension.
 _MEMBER_RE = re.compile(r"^((?:.*/|)[^./]+)\.([^/]*)$")
 
 Sample = dict[str, Any]
-STATE_DIR = "_state"  # job state folder (`runtime.jobs.STATE_DIR`; not imported: shards need no Ray or Rich)
 
 
-def list_shards(path: str | Path, pattern: str = "*.tar") -> list[Path]:
+def list_shards(path: str | Path, pattern: str = "*.tar", *, allow_incomplete: bool | None = None) -> list[Path]:
     """Tar files of a shard set, sorted by path. `path` may be a directory (searched recursively) or one tar.
     Job state folders (`_state/`, see `runtime.jobs`) below `path` are skipped; `path` itself may lie inside one
-    (a build's conversion cache, `OUT/_state/cache/...`)."""
+    (a build's conversion cache, `OUT/_state/cache/...`). A folder holding an unfinished job is refused
+    (`runtime.completion.require_complete`; `allow_incomplete` reads it anyway, with a warning)."""
     path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path} does not exist; expected a directory of WebDataset .tar shards or a .tar file")
+    require_complete(path, allow_incomplete)
     if path.is_file():
         return [path]
     if not path.is_dir():
-        raise InputError(f"{path} does not exist; expected a directory of WebDataset .tar shards or a .tar file")
+        raise InputError(f"{path} is not a directory of WebDataset .tar shards or a .tar file")
     return sorted(p for p in path.rglob(pattern) if p.is_file() and STATE_DIR not in p.relative_to(path).parts)
 
 

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from dataengine.runtime.jobs import Task, atomic_write_text, run_tasks
+from dataengine.runtime.jobs import Task, atomic_write_text, job_lock, mark_complete, run_tasks
 from dataengine.sim.backends.placement import backend_remote_options, check_backend_available
 from dataengine.sim.spec import SimRecipe
 
@@ -207,20 +207,23 @@ def generate(
     tasks = chunk_tasks(recipe, render, rewriter)
     fingerprint = f"{recipe.fingerprint()}-render{int(render)}-{rewriter}-{recipe.backend}"
     wall0 = time.perf_counter()
-    results = run_tasks(
-        run_chunk,
-        tasks,
-        out_dir,
-        job_name=f"sim generate {recipe.name}",
-        fingerprint=fingerprint,
-        workers=workers,
-        ray_address=ray_address,
-        resume=resume,
-        remote_options={"max_calls": WORKER_MAX_CALLS, **backend_remote_options(recipe.backend)},
-        describe=describe_progress if on_progress is None else lambda r: (on_progress(r), describe_progress(r))[1],
-        show_progress=show_progress,
-    )
-    stats = _write_outputs(recipe, out_dir, results, rewriter, render)
+    job_name = f"sim generate {recipe.name}"
+    with job_lock(out_dir, job_name, resume=resume):
+        results = run_tasks(
+            run_chunk,
+            tasks,
+            out_dir,
+            job_name=job_name,
+            fingerprint=fingerprint,
+            workers=workers,
+            ray_address=ray_address,
+            resume=resume,
+            remote_options={"max_calls": WORKER_MAX_CALLS, **backend_remote_options(recipe.backend)},
+            describe=describe_progress if on_progress is None else lambda r: (on_progress(r), describe_progress(r))[1],
+            show_progress=show_progress,
+        )
+        stats = _write_outputs(recipe, out_dir, results, rewriter, render)
+        mark_complete(out_dir)
     stats["wall_s"] = round(time.perf_counter() - wall0, 3)
     return stats
 

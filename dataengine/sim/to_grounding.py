@@ -214,7 +214,7 @@ def to_grounding(
 ) -> dict:
     """Convert every episode shard under `episodes_dir` into grounding/v1 shards (one task per episode shard),
     `manifest.parquet` and `to_grounding_report.json` in `out_dir`. Returns the report."""
-    from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, run_tasks
+    from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, job_lock, mark_complete, run_tasks
     from dataengine.shards import MANIFEST_NAME, merge_manifests
     from dataengine.sim.episode_reader import episode_shards
 
@@ -227,44 +227,46 @@ def to_grounding(
     identity = {**payload, "shards": [[str(s), s.stat().st_size] for s in shards], "version": 1}
     fingerprint = json.dumps(identity, sort_keys=True)
     out = Path(out_dir)
-    results = run_tasks(
-        _convert_shard,
-        tasks,
-        out,
-        job_name="sim to-grounding",
-        fingerprint=hash_text(fingerprint),
-        workers=workers,
-        ray_address=ray_address,
-        resume=resume,
-        describe=lambda rs: f"{sum(r['counts'].get('samples', 0) for r in rs)} samples",
-        show_progress=show_progress,
-    )
-    parts = [out / STATE_DIR / "parts" / f"{t.task_id}.manifest.parquet" for t in tasks]
-    merge_manifests(parts, out / MANIFEST_NAME)
-    counts: Counter = Counter()
-    by_task: Counter = Counter()
-    for r in results:
-        counts.update(r["counts"])
-        by_task.update(r["items_by_task"])
-    skipped = {k: v for k, v in counts.items() if k not in ("samples", "items", "episodes")}
-    report = {
-        "source": str(Path(episodes_dir).resolve()),
-        "episodes": counts.get("episodes", 0),
-        "samples": counts.get("samples", 0),
-        "items": counts.get("items", 0),
-        "pairs": sum(r["pairs"] for r in results),
-        "items_by_task": dict(sorted(by_task.items())),
-        "skipped": dict(sorted(skipped.items())),
-        "frames_per_episode": frames_per_episode,
-        "cameras": list(cameras) if cameras else "all",
-        "thresholds": {
-            "min_visible_px": MIN_VISIBLE_PX,
-            "max_occlusion": MAX_OCCLUSION,
-            "min_box_side_px": MIN_BOX_SIDE_PX,
-            "min_trace_px": MIN_TRACE_PX,
-        },
-    }
-    atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=1, sort_keys=True) + "\n")
+    with job_lock(out, "sim to-grounding", resume=resume):
+        results = run_tasks(
+            _convert_shard,
+            tasks,
+            out,
+            job_name="sim to-grounding",
+            fingerprint=hash_text(fingerprint),
+            workers=workers,
+            ray_address=ray_address,
+            resume=resume,
+            describe=lambda rs: f"{sum(r['counts'].get('samples', 0) for r in rs)} samples",
+            show_progress=show_progress,
+        )
+        parts = [out / STATE_DIR / "parts" / f"{t.task_id}.manifest.parquet" for t in tasks]
+        merge_manifests(parts, out / MANIFEST_NAME)
+        counts: Counter = Counter()
+        by_task: Counter = Counter()
+        for r in results:
+            counts.update(r["counts"])
+            by_task.update(r["items_by_task"])
+        skipped = {k: v for k, v in counts.items() if k not in ("samples", "items", "episodes")}
+        report = {
+            "source": str(Path(episodes_dir).resolve()),
+            "episodes": counts.get("episodes", 0),
+            "samples": counts.get("samples", 0),
+            "items": counts.get("items", 0),
+            "pairs": sum(r["pairs"] for r in results),
+            "items_by_task": dict(sorted(by_task.items())),
+            "skipped": dict(sorted(skipped.items())),
+            "frames_per_episode": frames_per_episode,
+            "cameras": list(cameras) if cameras else "all",
+            "thresholds": {
+                "min_visible_px": MIN_VISIBLE_PX,
+                "max_occlusion": MAX_OCCLUSION,
+                "min_box_side_px": MIN_BOX_SIDE_PX,
+                "min_trace_px": MIN_TRACE_PX,
+            },
+        }
+        atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=1, sort_keys=True) + "\n")
+        mark_complete(out)
     return report
 
 
