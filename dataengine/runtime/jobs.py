@@ -147,7 +147,7 @@ class JobState:
         if foreign:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise JobStateError(
-                f"{self.out_dir} holds files ({shown}) but no job state"
+                f"{self.out_dir} is not empty ({shown}) and holds no job state"
                 + (", so there is nothing to resume there (--resume continues only a job started in that folder)"
                    if resume else "")
                 + "; choose an empty output directory"
