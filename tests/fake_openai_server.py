@@ -3,6 +3,7 @@
 It serves Chat Completions with structured outputs, file upload / content download and batches create /
 retrieve. Tests script it: `server.push(...)` queues behaviours for the next chat requests ("normal",
 ("status", 429, {"retry-after-ms": "10"}), "malformed_content", "malformed_body", ("sleep", 1.5),
+"swapped_roles", "wrong_relation", "unknown_landmark" (a wrong `attr` rewrite),
 "wrong_object", "echo_key_401"); `server.hold_batches = True` keeps batches in progress; `server.counts` counts
 requests per route.
 """
@@ -19,15 +20,21 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def _answer_rewrites(facts: dict[str, Any], wrong_object: bool) -> dict[str, str]:
+def _answer_rewrites(facts: dict[str, Any], behaviour: str) -> dict[str, str]:
     objects = {o["role"]: o for o in facts["objects"]}
     pick, place = objects["pick"], objects["place"]
     into = "into" if facts["relation"] == "in" else "onto"
     color = f"{pick['color']} " if pick.get("color") else ""
     spatial = next((f for f in facts["spatial_facts"] if f.startswith(f"the {pick['name']}")), f"the {pick['name']}")
     attr = f"Kindly put the {color}{pick['name']} {into} the {place['name']}."
-    if wrong_object:
+    if behaviour == "wrong_object":
         attr = f"Kindly put the laptop next to the {pick['name']} {into} the {place['name']}."
+    hostile = {  # replies that name the right objects but say something else (tests/hostile/test_rewriter.py)
+        "swapped_roles": f"Kindly pick up the {place['name']} and put it {into} the {pick['name']}.",
+        "wrong_relation": f"Kindly put the {pick['name']} {'onto' if into == 'into' else 'into'} the {place['name']}.",
+        "unknown_landmark": f"Kindly put the {pick['name']} next to the giraffe {into} the {place['name']}.",
+    }
+    attr = hostile.get(behaviour, attr)
     return {
         "attr": attr,
         "semantic": f"Kindly move the {pick['name']}, a {pick['category']} object, {into} the {place['name']}.",
@@ -40,7 +47,7 @@ def _answer_for(body: dict[str, Any], behaviour: str) -> str:
     schema_name = body["response_format"]["json_schema"]["name"]
     user = json.loads(body["messages"][-1]["content"])
     if schema_name == "rewrites":
-        return json.dumps(_answer_rewrites(user, behaviour == "wrong_object"))
+        return json.dumps(_answer_rewrites(user, behaviour))
     if schema_name == "template_pool":
         into = "into" if user["relation"] == "in" else "onto"
         templates = [f"Kindly {verb} the {{pick}} {into} the {{place}}." for verb in ("put", "move", "place", "set")]

@@ -7,6 +7,7 @@ import math
 import pytest
 
 from dataengine.converters import run_conversion
+from dataengine.converters.files import InputFiles
 from dataengine.converters.robopoint import parse_tuple_list
 from dataengine.converters.where2place import MASK_THRESHOLD, POINTS_PER_MASK, SAMPLING_SEED, _load_mask
 from dataengine.fixtures.pointing import build_robopoint, build_where2place
@@ -105,7 +106,7 @@ def test_where2place_points_lie_in_the_mask(where2place):
         "sampled_points": POINTS_PER_MASK,
         "category": "seen",
     }
-    mask = _load_mask(info.input_path / "masks" / "00.jpg")
+    mask = _load_mask(InputFiles([info.input_path]), info.input_path / "masks" / "00.jpg")
     for x, y in item.points:
         assert point_in_mask([x, y], mask)
         assert 99 <= x <= 201 and 199 <= y <= 281  # the drawn rectangle, cols 100-199 x rows 200-279

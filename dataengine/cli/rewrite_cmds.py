@@ -65,11 +65,20 @@ def rewrite(
 def print_report(report: dict) -> None:
     """Counts, rejections by reason, requests, tokens and cost."""
     info = report["rewriter"]
-    console.print(
-        f"rewrote {report['counts'].get('episodes_rewritten', 0)} episodes in {report['shards']} shards "
-        f"with {info['rewriter']}" + (f" ({info['model']}, {info['mode']})" if "model" in info else ""),
-        highlight=False,
-    )
+    asked = info["rewriter"] + (f" ({info['model']}, {info['mode']})" if "model" in info else "")
+    by_rewriter = report.get("rewrites_by_rewriter", {})
+    done = f"rewrote {report['counts'].get('episodes_rewritten', 0)} episodes in {report['shards']} shards"
+    if set(by_rewriter) <= {info["rewriter"]}:
+        console.print(f"{done} with {asked}", highlight=False)
+    else:  # say who really wrote them: never "with openai" when the offline rewriter stood in
+        written = ", ".join(f"{name} {n}" for name, n in by_rewriter.items())
+        console.print(f"{done}; asked {asked}, rewrites written by {written}", highlight=False)
+    fallbacks = report.get("fallbacks_by_reason", {})
+    if fallbacks:
+        reasons = ", ".join(f"{reason} {n}" for reason, n in fallbacks.items())
+        console.print(
+            f"[yellow]fell back to offline[/]: {sum(fallbacks.values())} rewrites ({reasons})", highlight=False
+        )
     for reason, count in {**report["counts"], **info.get("counts", {})}.items():
         if reason != "episodes_rewritten":
             console.print(f"  {reason}: {count}", highlight=False)

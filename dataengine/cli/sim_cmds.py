@@ -44,6 +44,12 @@ def generate(
         f"cpu physics {stats['cpu_physics_s']:.1f} s  cpu render {stats['cpu_render_s']:.1f} s  "
         f"wall {stats['wall_s']:.1f} s  -> {out}"
     )
+    if set(stats["rewrites_by_rewriter"]) - {stats["rewriter"]}:
+        written = ", ".join(f"{k} {v}" for k, v in stats["rewrites_by_rewriter"].items())
+        console.print(f"instructions: asked {stats['rewriter']}, rewrites written by {written}", highlight=False)
+    if stats["fallbacks_by_reason"]:
+        reasons = ", ".join(f"{k} {v}" for k, v in stats["fallbacks_by_reason"].items())
+        console.print(f"[yellow]rewrites that fell back to offline[/]: {reasons}", highlight=False)
     if stats["episodes_lost"]:
         console.print(f"[yellow]{len(stats['episodes_lost'])} episodes found no success (see sim_stats.json)[/]")
 

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from dataengine.converters.files import DEFAULT_MAX_ANNOTATION_MB, DEFAULT_MAX_IMAGE_MB, InputFiles, InputLimits
 from dataengine.errors import InputError
 
 
@@ -27,6 +28,13 @@ class ConvertOptions:
     splits: tuple[str, ...] | None = None
     limit: int | None = None
     keep_text_only: bool = False
+    follow_symlinks: bool = False
+    max_image_mb: float = DEFAULT_MAX_IMAGE_MB
+    max_annotation_mb: float = DEFAULT_MAX_ANNOTATION_MB
+    verify_images: bool = False  # decode each JPEG once to catch truncation hidden by an appended end marker
+
+    def limits(self) -> InputLimits:
+        return InputLimits(self.follow_symlinks, self.max_image_mb, self.max_annotation_mb)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,6 +101,7 @@ class Converter:
     def __init__(self, options: ConvertOptions) -> None:
         self.options = options
         self.input_path = Path(options.input_path)
+        self.files = InputFiles([options.input_path, options.images_dir], options.limits())
 
     @property
     def split_by(self) -> str | None:

@@ -9,8 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import orjson
-
+from dataengine.converters.files import FileRefused, InputFiles
 from dataengine.errors import InputError
 from dataengine.images import ImageHeader, is_complete, probe_image, sha1_hex
 from dataengine.records.grounding import KEY_PATTERN
@@ -42,15 +41,6 @@ def gc_paused():
         gc.freeze()
         if was_enabled:
             gc.enable()
-
-
-def load_json_file(path: Path) -> Any:
-    """Parse a JSON file (orjson: several times faster than the standard library on annotation files);
-    raises InputError naming the file when it is missing or not JSON."""
-    try:
-        return orjson.loads(Path(path).read_bytes())
-    except (OSError, orjson.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a readable JSON file ({exc})") from exc
 
 
 class UnsafePathError(ValueError):
@@ -164,27 +154,30 @@ def image_info(data: bytes, origin: str, **extra: Any) -> dict[str, Any]:
     return info
 
 
-def read_image_file(path: str | Path) -> bytes:
-    """Bytes of an image file; raises ImageProblem("missing_image_file") when it is absent."""
+def read_image_file(files: InputFiles, path: str | Path) -> bytes:
+    """Bytes of an image file through the input bounds (`converters.files`); raises ImageProblem with the
+    quarantine reason: missing_image_file, outside_input_root, not_a_regular_file, image_too_large,
+    unreadable_image."""
     try:
-        with open(path, "rb", buffering=0) as fh:  # unbuffered: one read straight into the result
-            return fh.read()
+        return files.read(path, "image")
     except FileNotFoundError as exc:
         raise ImageProblem("missing_image_file", f"{path} does not exist") from exc
     except IsADirectoryError as exc:
         raise ImageProblem("missing_image_file", f"{path} is a directory") from exc
+    except FileRefused as exc:
+        raise ImageProblem(exc.reason, str(exc)) from exc
     except OSError as exc:
-        raise ImageProblem("unreadable_image", f"{path}: {exc}") from exc
+        raise ImageProblem("unreadable_image", f"{path}: {exc.strerror or exc}") from exc
 
 
-def read_image_under(root: Path, raw: str) -> tuple[str, bytes]:
+def read_image_under(files: InputFiles, root: Path, raw: str) -> tuple[str, bytes]:
     """(normalized relative path, bytes) of an image file a record names, below `root`. Raises ImageProblem:
     `unsafe_path` for a path that would leave `root` (see `safe_relpath`), else as `read_image_file` does."""
     try:
         rel = safe_relpath(raw)
     except UnsafePathError as exc:
         raise ImageProblem("unsafe_path", str(exc)) from exc
-    return rel, read_image_file(root / rel)
+    return rel, read_image_file(files, root / rel)
 
 
 def coco_image_id(name: str) -> int | None:

@@ -60,17 +60,13 @@ class LlavaOneVisionConverter(Converter):
         return [p for _, p in self.parquet_files()]
 
     def plan(self) -> list[dict[str, Any]]:
-        import pyarrow.parquet as pq
 
         partitions: list[dict[str, Any]] = []
         budget = self.options.limit
         file_index: dict[str, int] = {}
         for subset, path in self.parquet_files():
             index = file_index[subset] = file_index.get(subset, -1) + 1
-            try:
-                parquet = pq.ParquetFile(path)
-            except Exception as exc:  # pyarrow raises several types for non-parquet data
-                raise InputError(f"{path}: not a readable parquet file ({exc})") from exc
+            parquet = self.files.parquet(path)
             meta, names = parquet.metadata, set(parquet.schema_arrow.names)
             if "conversations" not in names:
                 raise InputError(f"{path}: no 'conversations' column (found {sorted(names)}).\n{self.layout}")
@@ -100,9 +96,8 @@ class LlavaOneVisionConverter(Converter):
         return partitions
 
     def read(self, partition: dict[str, Any], stats: TaskStats) -> Iterator[Output]:
-        import pyarrow.parquet as pq
 
-        parquet = pq.ParquetFile(partition["file"])
+        parquet = self.files.parquet(partition["file"])
         columns = [c for c in COLUMNS if c in parquet.schema_arrow.names]
         subset = partition["subset"]
         key_prefix = (self.slug, slug(subset, 40), short_hash(subset, n=6), f"{partition['file_index']:03d}")

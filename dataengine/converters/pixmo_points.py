@@ -72,14 +72,13 @@ class PixmoPointsConverter(Converter):
     # --- planning ------------------------------------------------------------------------------------------
 
     def plan(self) -> list[dict[str, Any]]:
-        import pyarrow.parquet as pq
 
         index, images_root = self._image_index()
         partitions: list[dict[str, Any]] = []
         budget = self.options.limit
         root = self.input_path if self.input_path.is_dir() else self.input_path.parent
         for file_index, path in enumerate(self.parquet_files()):
-            parquet = pq.ParquetFile(path)
+            parquet = self.files.parquet(path)
             names = set(parquet.schema_arrow.names)
             if not {"points", "label"} <= names or not names & {"image_sha256", "image_url"}:
                 raise InputError(
@@ -120,7 +119,7 @@ class PixmoPointsConverter(Converter):
         """(key -> path relative to the images root, images root); keys are SHA-256 hex digests and URLs."""
         mapping = self.mapping_file()
         if mapping is not None:
-            return _read_mapping(mapping), mapping.parent
+            return _read_mapping(mapping, self.files.read_annotation(mapping)), mapping.parent
         root = Path(self.options.images_dir)
         index = {}
         for path in sorted(root.rglob("*")):
@@ -132,11 +131,10 @@ class PixmoPointsConverter(Converter):
     # --- reading -------------------------------------------------------------------------------------------
 
     def read(self, partition: dict[str, Any], stats: TaskStats) -> Iterator[Output]:
-        import pyarrow.parquet as pq
 
         scale = partition["scale"]
         stats.decide("coordinate_scale", partition["file_name"], scale)
-        parquet = pq.ParquetFile(partition["file"])
+        parquet = self.files.parquet(partition["file"])
         table = parquet.read_row_groups(partition["row_groups"])
         rows = table.to_pylist()[: partition["max_rows"]] if partition["max_rows"] is not None else table.to_pylist()
         stats.read += len(rows)
@@ -155,7 +153,7 @@ class PixmoPointsConverter(Converter):
             return
         first = members[0][1]
         try:
-            _, data = read_image_under(Path(partition["images_root"]), rel)
+            _, data = read_image_under(self.files, Path(partition["images_root"]), rel)
             expected = (first.get("image_sha256") or "").lower()
             if expected and _sha256(data) != expected:
                 raise ImageProblem("image_hash_mismatch", f"{rel} does not hash to {expected}")
@@ -237,9 +235,8 @@ def _decide_scale(parquet) -> dict[str, Any]:
     return {"scale": scale, "max_coordinate": maximum, "rule": f"max > {PERCENT_MAX:g} means pixels"}
 
 
-def _read_mapping(path: Path) -> dict[str, str]:
+def _read_mapping(path: Path, text: bytes) -> dict[str, str]:
     """Mapping rows (image_sha256 and/or image_url, path) -> {key: path}; JSON, JSONL, CSV or TSV."""
-    text = path.read_bytes()
     if path.suffix == ".jsonl":
         rows = [orjson.loads(line) for line in text.splitlines() if line.strip()]
     elif path.suffix == ".json":

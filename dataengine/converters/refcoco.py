@@ -19,13 +19,13 @@ from dataengine.converters.common import (
     ImageProblem,
     UnsafePathError,
     image_info,
-    load_json_file,
     make_key,
     read_image_file,
     safe_relpath,
 )
+from dataengine.converters.files import InputFiles
 from dataengine.converters.layouts import LAYOUTS
-from dataengine.converters.safe_pickle import safe_load
+from dataengine.converters.safe_pickle import safe_loads
 from dataengine.errors import InputError
 from dataengine.geometry import (
     clip_box_xyxy,
@@ -112,10 +112,10 @@ class RefCocoConverter(Converter):
     # --- planning (driver) ---------------------------------------------------------------------------------
 
     def plan(self) -> list[dict[str, Any]]:
-        refs = safe_load(self.refs_path)
+        refs = safe_loads(self.files.read_annotation(self.refs_path), str(self.refs_path))
         if not isinstance(refs, list):
             raise InputError(f"{self.refs_path}: expected a pickled list of ref dicts, got {type(refs).__name__}")
-        instances = _load_instances(self.instances_path)
+        instances = _load_instances(self.files, self.instances_path)
         images = {img["id"]: img for img in instances["images"] if isinstance(img, dict) and "id" in img}
         anns = {a["id"]: a for a in instances["annotations"] if isinstance(a, dict) and "id" in a}
         categories = {c["id"]: c.get("name") for c in instances.get("categories", []) if isinstance(c, dict)}
@@ -244,7 +244,7 @@ class RefCocoConverter(Converter):
             except UnsafePathError as exc:
                 raise ImageProblem("unsafe_path", str(exc)) from exc
             try:
-                return rel, read_image_file(f"{folder}/{rel}")
+                return rel, read_image_file(self.files, f"{folder}/{rel}")
             except ImageProblem as exc:
                 if exc.reason != "missing_image_file":
                     raise
@@ -323,8 +323,8 @@ class RefCocoGConverter(RefCocoConverter):
     split_schemes = ("umd", "google")
 
 
-def _load_instances(path: Path) -> dict[str, Any]:
-    data = load_json_file(path)
+def _load_instances(files: InputFiles, path: Path) -> dict[str, Any]:
+    data = files.load_json(path)
     if (
         not isinstance(data, dict)
         or not isinstance(data.get("images"), list)

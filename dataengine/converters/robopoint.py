@@ -84,13 +84,13 @@ class RoboPointConverter(Converter):
         return [self.json_path]
 
     def plan(self) -> list[dict[str, Any]]:
-        spans = array_spans(self.json_path, ROWS_PER_PARTITION, limit=self.options.limit)
+        spans = array_spans(self.files.annotation(self.json_path), ROWS_PER_PARTITION, limit=self.options.limit)
         return [{"span": span} for span in spans]
 
     def read(self, partition: dict[str, Any], stats: TaskStats) -> Iterator[Output]:
         span = partition["span"]
         images_root = self.images_root()
-        for offset, row in enumerate(iter_span(self.json_path, span)):
+        for offset, row in enumerate(iter_span(self.files.annotation(self.json_path), span)):
             stats.read += 1
             yield from self._row_sample(span["first"] + offset, row, images_root, stats)
 
@@ -119,7 +119,7 @@ class RoboPointConverter(Converter):
             yield Sample(record, None, [source_id])
             return
         try:
-            rel, data = read_image_under(images_root, image if isinstance(image, str) else "")
+            rel, data = read_image_under(self.files, images_root, image if isinstance(image, str) else "")
             info = image_info(data, rel, coco_image_id=coco_image_id(rel))
         except ImageProblem as exc:
             yield Reject(source_id, exc.reason, str(exc))

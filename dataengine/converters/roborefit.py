@@ -22,7 +22,6 @@ from dataengine.converters.common import (
     ImageProblem,
     UnsafePathError,
     image_info,
-    load_json_file,
     make_key,
     read_image_file,
     read_image_under,
@@ -69,7 +68,7 @@ class RoboRefItConverter(Converter):
             path = self.split_file(split)
             if not path.is_file():
                 continue
-            rows = load_json_file(path)
+            rows = self.files.load_json(path)
             if not isinstance(rows, list):
                 raise InputError(f"{path}: expected a JSON list of expression rows, got {type(rows).__name__}")
             if not self.wants_split(split):
@@ -109,7 +108,7 @@ class RoboRefItConverter(Converter):
     def _image_sample(self, split: str, rgb_path: str, rows: list[dict], stats: TaskStats) -> Iterator[Output]:
         ids = [f"{split}#num={_num(r)}" for r in rows]
         try:
-            rel, data = read_image_under(self.data_root, rgb_path)
+            rel, data = read_image_under(self.files, self.data_root, rgb_path)
             info = image_info(data, rel)
         except ImageProblem as exc:
             yield from (Reject(i, exc.reason, str(exc)) for i in ids)
@@ -174,7 +173,7 @@ class RoboRefItConverter(Converter):
         except UnsafePathError as exc:
             return None, ("unsafe_path", str(exc))
         try:
-            data = read_image_file(self.data_root / rel)
+            data = read_image_file(self.files, self.data_root / rel)
             with Image.open(io.BytesIO(data)) as im:
                 pixels = np.asarray(im)
         except ImageProblem as exc:

@@ -18,7 +18,6 @@ from dataengine.converters.base import Converter, Output, Reject, Sample, TaskSt
 from dataengine.converters.common import (
     ImageProblem,
     image_info,
-    load_json_file,
     make_key,
     read_image_under,
     slug,
@@ -62,7 +61,7 @@ class ShareRobotConverter(Converter):
         budget = self.options.limit
         skipped = 0
         for kind, path in self.json_files():
-            rows = load_json_file(path)
+            rows = self.files.load_json(path)
             if not isinstance(rows, list):
                 raise InputError(f"{path}: expected a JSON list of {kind} rows, got {type(rows).__name__}")
             split = "test" if path.stem == "test" else "train"
@@ -110,7 +109,7 @@ class ShareRobotConverter(Converter):
         if not isinstance(image, str):
             image = row.get("id") if isinstance(row.get("id"), str) else ""
         try:
-            rel, data = read_image_under(images_root, image)
+            rel, data = read_image_under(self.files, images_root, image)
             info = image_info(data, f"{kind}/{rel}")
         except ImageProblem as exc:
             yield Reject(source_id, exc.reason, str(exc))

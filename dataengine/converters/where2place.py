@@ -25,6 +25,7 @@ from dataengine.converters.common import (
     strip_format_instruction,
     strip_image_token,
 )
+from dataengine.converters.files import InputFiles
 from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
 from dataengine.geometry import sample_points_in_mask
@@ -58,7 +59,7 @@ class Where2PlaceConverter(Converter):
         return [self.questions_path]
 
     def plan(self) -> list[dict[str, Any]]:
-        lines = self.questions_path.read_bytes().splitlines()
+        lines = self.files.read_annotation(self.questions_path).splitlines()
         rows = []
         for index, line in enumerate(lines):
             if not line.strip():
@@ -92,11 +93,11 @@ class Where2PlaceConverter(Converter):
         mask_rel = f"masks/{index:02d}.jpg"
         try:
             image_rel, data = read_image_under(
-                self.input_path / "images", row.get("image") if isinstance(row.get("image"), str) else ""
+                self.files, self.input_path / "images", row.get("image") if isinstance(row.get("image"), str) else ""
             )
             rel = "images/" + image_rel
             info = image_info(data, rel)
-            mask = _load_mask(self.input_path / mask_rel)
+            mask = _load_mask(self.files, self.input_path / mask_rel)
         except ImageProblem as exc:
             yield Reject(source_id, exc.reason, str(exc))
             return
@@ -118,12 +119,12 @@ class Where2PlaceConverter(Converter):
         yield Sample(record, data, [source_id])
 
 
-def _load_mask(path: Path) -> np.ndarray:
+def _load_mask(files: InputFiles, path: Path) -> np.ndarray:
     """A binary (H, W) mask from a (JPEG) mask image: any channel at or above MASK_THRESHOLD."""
     from PIL import Image
 
     try:
-        data = read_image_file(path)
+        data = read_image_file(files, path)
     except ImageProblem as exc:
         raise ImageProblem("missing_mask_file" if exc.reason == "missing_image_file" else exc.reason, str(exc)) from exc
     try:

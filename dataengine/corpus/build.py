@@ -35,7 +35,7 @@ from dataengine.corpus.quotas import SourceDemand, allocate_quotas
 from dataengine.corpus.recipe import LoadedRecipe, load_recipe
 from dataengine.corpus.scan import scan_shard
 from dataengine.corpus.write import SETS_FILE, write_bucket
-from dataengine.errors import InputError, JobStateError
+from dataengine.errors import InputError, JobStateError, RecipeError
 from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, job_lock, mark_complete, run_tasks
 from dataengine.shards.reader import list_shards
 
@@ -203,6 +203,7 @@ def _scan_and_plan(ctx: BuildContext, sets: list[RecordSet], where: Path) -> Pla
         show_progress=ctx.show_progress,
     )
     ctx.scan_tasks = tasks
+    check_splits(recipe, sets, tasks, ctx.scan_results)
     plan_dir = where / "plan"
     plan_fp = _digest({"scan": fingerprint, "recipe": ctx.loaded.sha256})
     done = plan_dir / "done.json"
@@ -216,6 +217,31 @@ def _scan_and_plan(ctx: BuildContext, sets: list[RecordSet], where: Path) -> Pla
     make_plan(recipe, sets, [scan_dir / f"{t.task_id}.parquet" for t in tasks], plan_dir)
     atomic_write_text(done, json.dumps({"fingerprint": plan_fp}))
     return _load_summary(plan_dir)  # the same object whether the plan was just made or made before a crash
+
+
+def check_splits(recipe, sets: list[RecordSet], tasks: list[Task], results: list[dict]) -> None:
+    """Refuse a source whose `splits` name none of the splits its records have (a typo would select nothing);
+    warn about named splits a source or holdout lacks."""
+    found: dict[int, set[str]] = {}
+    for task, result in zip(tasks, results, strict=True):
+        found.setdefault(task.payload["set_id"], set()).update(result.get("splits", {}))
+    by_name = {s.name: found.get(s.set_id, set()) for s in sets if s.role == "source"}
+    for source in recipe.sources:
+        if source.splits is None:
+            continue
+        have = by_name.get(source.name, set())
+        missing = [s for s in source.splits if s not in have]
+        if len(missing) == len(source.splits):
+            raise RecipeError(
+                f"source {source.name!r}: splits {missing} occur in none of its records (its splits: "
+                f"{sorted(have)}); check the spelling in the recipe"
+            )
+        if missing:
+            log.warning("source %r: splits %s are not in its records (it has %s)", source.name, missing, sorted(have))
+    for holdout in recipe.holdouts:
+        have = set().union(*(by_name.get(name, set()) for name in holdout.sources)) if holdout.sources else set()
+        if holdout.splits and holdout.sources and not set(holdout.splits) & have:
+            log.warning("holdout %r: none of the splits %s occur in %s", holdout.name, holdout.splits, holdout.sources)
 
 
 def _load_summary(plan_dir: Path) -> PlanSummary:

@@ -12,6 +12,7 @@ with a sidecar index counts by size and index, other files by content.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -98,6 +99,12 @@ def _check_spec(loc: tuple, spec: InputSpec) -> list[tuple[tuple, str]]:
             return [((*loc, "fixture"), f"fixture builders are not available ({exc})")]
         if spec.fixture not in names:
             problems.append(((*loc, "fixture"), f"unknown fixture {spec.fixture!r}; valid: {names}"))
+        else:
+            options = list(inspect.signature(fixture_registry()[spec.fixture]).parameters)[1:]  # after `out`
+            for key in sorted(set(spec.fixture_options or {}) - set(options)):
+                problems.append(
+                    ((*loc, "fixture_options"), f"unknown option {key!r} of fixture {spec.fixture!r}; valid: {options}")
+                )
     return problems
 
 

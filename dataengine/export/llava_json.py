@@ -31,6 +31,7 @@ from dataengine.errors import InputError
 from dataengine.formats import AnswerStyle, get_style, load_templates, render_record_item
 from dataengine.images import EXT_TO_FORMAT, IMAGE_EXTS, probe_image, sha1_hex
 from dataengine.records.grounding import GroundingRecord, VqaItem
+from dataengine.runtime.jobs import atomic_write_text
 from dataengine.shards.reader import iter_shard_set, list_shards
 
 log = logging.getLogger(__name__)
@@ -213,6 +214,7 @@ def export_llava_json(
     if annotations.exists() and not overwrite:
         raise InputError(f"{annotations} already exists; pass --overwrite to replace the export")
     (out_dir / IMAGES_DIR).mkdir(parents=True, exist_ok=True)
+    (out_dir / EXPORT_INFO_NAME).unlink(missing_ok=True)  # written last: its presence says the export is whole
 
     exporter = _Exporter(out_dir, answer_style, seed, template_table, hint)
     exporter.report.shards = len(shards)
@@ -236,5 +238,5 @@ def export_llava_json(
         "hint": hint,
         **report.to_dict(),
     }
-    (out_dir / EXPORT_INFO_NAME).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    atomic_write_text(out_dir / EXPORT_INFO_NAME, json.dumps(info, indent=2, sort_keys=True) + "\n")
     return report

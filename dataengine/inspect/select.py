@@ -54,13 +54,19 @@ def select_samples(
         chosen = _select_with_manifest(manifest, names, n, source, task, seed)
         if chosen is not None:
             return chosen
-    return _select_by_scan(names, n, source, task, seed)
+    problems: list[str] = []
+    chosen = _select_by_scan(names, n, source, task, seed, problems)
+    if not chosen and problems:
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise ShardError(f"no readable samples in {root}: {problems[0]}{more}; `dataengine validate {root}` lists them")
+    return chosen
 
 
 def _select_by_scan(
-    shards: dict[str, Path], n: int, source: str | None, task: str | None, seed: int
+    shards: dict[str, Path], n: int, source: str | None, task: str | None, seed: int, problems: list[str]
 ) -> list[GroundingSample]:
-    """Stream every tar, keeping the n best-ranked matches (a record is parsed only if its rank could enter)."""
+    """Stream every tar, keeping the n best-ranked matches (a record is parsed only if its rank could enter).
+    Corrupt shards and unreadable samples are skipped and described in `problems`."""
     heap: list[tuple[bytes, int, GroundingSample]] = []  # a max-heap on rank: entries hold the reversed rank
     tie = 0
     for name, shard in shards.items():
@@ -73,6 +79,7 @@ def _select_by_scan(
                     sample = decode_sample(raw)
                 except (ValidationError, DataEngineError) as exc:
                     log.debug("skipping unreadable sample %s:%s (%s)", name, raw["__key__"], exc)
+                    problems.append(f"{name}:{raw['__key__']}: unreadable record")
                     continue
                 if not matches(sample, source, task):
                     continue
@@ -84,6 +91,7 @@ def _select_by_scan(
                     heapq.heapreplace(heap, entry)
         except ShardError as exc:
             log.warning("skipping the rest of %s: %s", name, exc)
+            problems.append(str(exc))
     return [sample for _, _, sample in sorted(heap, key=lambda e: _reverse(e[0]))]
 
 

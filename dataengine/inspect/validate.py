@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
 from pydantic import ValidationError
 
 from dataengine.errors import ShardError
@@ -69,8 +69,8 @@ def check_sample(sample: dict, decode: bool = False) -> tuple[GroundingRecord | 
     if raw is None:
         return None, [("missing_json", "no .json member")]
     try:
-        json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        orjson.loads(raw)  # refuses nesting deeper than 1024 instead of exhausting Python's stack
+    except orjson.JSONDecodeError as exc:
         return None, [("bad_json", str(exc))]
     try:
         record = GroundingRecord.from_json_bytes(raw)
@@ -109,7 +109,7 @@ def check_sample(sample: dict, decode: bool = False) -> tuple[GroundingRecord | 
     if sha1_hex(data) != record.image.sha1:
         problems.append(("sha1_mismatch", "image bytes do not match image.sha1"))
     if not is_complete(data, header.format) or (decode and not decode_ok(data)):
-        problems.append(("truncated_image", f"{header.format} data is incomplete or does not decode"))
+        problems.append(("truncated_image", f"{header.format} data is incomplete or does not decode fully"))
     return record, problems
 
 

@@ -56,7 +56,11 @@ class Instructions(_Model):
     attr: str = Field(description="refers to objects by appearance")
     semantic: str = Field(description="refers to objects by category or use")
     spatial: str = Field(description="refers to objects by position relative to others")
-    rewriter: str
+    rewriter: str = Field(description="who wrote the three rewrites: 'offline', 'openai', 'openai+offline', 'none'")
+    produced_by: dict[str, str] | None = Field(default=None, description="per kind, the rewriter that wrote it")
+    fallbacks: dict[str, str] | None = Field(
+        default=None, description="per kind that fell back to the offline rewriter, the reason (e.g. swapped_roles)"
+    )
 
 
 class TaskInfo(_Model):

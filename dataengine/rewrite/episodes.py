@@ -24,8 +24,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from dataengine.errors import InputError
-from dataengine.rewrite.base import Rewriter, Rewrites, SceneFacts
+from dataengine.errors import InputError, JobStateError
+from dataengine.rewrite.base import Rewriter, Rewrites, SceneFacts, tally_provenance
 from dataengine.shards import ShardWriter, index_path, iter_samples, list_shards
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def updated_episode_json(data: bytes, rewrites: Rewrites, rewriter_name: str) ->
     """The episode.json bytes with new rewrites, serialized as `EpisodeRecord.to_json_bytes` does."""
     doc = json.loads(data)
     doc["instructions"].update(
-        attr=rewrites.attr, semantic=rewrites.semantic, spatial=rewrites.spatial, rewriter=rewriter_name
+        attr=rewrites.attr, semantic=rewrites.semantic, spatial=rewrites.spatial, **rewrites.provenance(rewriter_name)
     )
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
@@ -148,6 +148,8 @@ def rewrite_episode_shards(
     out = Path(out_dir) if out_dir is not None else src
     if not src.is_dir():
         raise InputError(f"{src} is not a directory; expected an episode shard set (dataengine sim generate)")
+    if out.is_dir() and out.resolve() != src.resolve() and any(out.iterdir()) and not (out / REPORT_FILE).is_file():
+        raise JobStateError(f"{out} is not empty and holds no rewrite; choose an empty output directory")
     shards = list_shards(src)
     if not shards:
         raise InputError(f"{src} holds no .tar shards; expected an episode shard set (dataengine sim generate)")
@@ -167,9 +169,10 @@ def rewrite_episode_shards(
         for side in sorted(p for p in src.iterdir() if p.is_file() and not p.name.endswith((".tar", ".idx.json"))):
             if side.name != REPORT_FILE:
                 shutil.copyfile(side, out / side.name)
-    _note_rewriter_in_stats(out / STATS_FILE, rewriter.name)
+    provenance = tally_provenance(rewrites, rewriter.name)
+    _note_rewriter_in_stats(out / STATS_FILE, rewriter.name, provenance)
     report = {"source": str(src), "out": str(out), "shards": len(shards), "episodes": len(facts),
-              "counts": dict(sorted(counts.items()))}  # fmt: skip
+              "counts": dict(sorted(counts.items())), **provenance}  # fmt: skip
     extra = getattr(rewriter, "report", None)
     report["rewriter"] = extra() if callable(extra) else {"rewriter": rewriter.name}
     stats = getattr(rewriter, "stats", None)
@@ -179,10 +182,11 @@ def rewrite_episode_shards(
     return report
 
 
-def _note_rewriter_in_stats(path: Path, name: str) -> None:
+def _note_rewriter_in_stats(path: Path, name: str, provenance: dict) -> None:
     if path.is_file():
         stats = json.loads(path.read_text(encoding="utf-8"))
         stats["rewriter"] = name
+        stats.update(provenance)
         _atomic_write(path, json.dumps(stats, indent=1, sort_keys=True))
 
 

@@ -26,12 +26,19 @@ class PhraseSource(Protocol):
 
     def phrases(self, obj: ObjectFact, scene: SceneFacts, kind: RewriteKind) -> list[str]: ...
 
+    def producer(self, scene: SceneFacts, kind: RewriteKind) -> tuple[str, str | None]:
+        """Which rewriter's pools fill `kind` for this scene, and why not the model's when they are built-in."""
+        ...
+
 
 class BuiltinPhrases:
     """Built-in templates; phrases derived from the object's facts and the scene geometry."""
 
     def templates(self, scene: SceneFacts, kind: RewriteKind) -> list[str]:
         return family_templates(scene.task_family, scene.relation)
+
+    def producer(self, scene: SceneFacts, kind: RewriteKind) -> tuple[str, str | None]:
+        return "offline", None
 
     def phrases(self, obj: ObjectFact, scene: SceneFacts, kind: RewriteKind) -> list[str]:
         if kind == "attr":
@@ -68,9 +75,13 @@ def compose_rewrites(
         if stats is not None:
             stats["offline_kept_base_instruction"] += 1
         base = scene.base_instruction
-        return Rewrites(attr=base, semantic=base, spatial=base)
+        kept = Rewrites(attr=base, semantic=base, spatial=base)
+        for kind in REWRITE_KINDS:
+            kept.mark(kind, "offline", "not_one_pick_one_place")
+        return kept
     pick, place = picks[0], places[0]
     out: dict[str, str] = {}
+    marks: dict[str, tuple[str, str | None]] = {}
     for kind in REWRITE_KINDS:
         rng = episode_rng(seed, scene.episode_key, kind)
         templates = split_pool(source.templates(scene, kind), scene.split, unseen_fraction)
@@ -83,12 +94,18 @@ def compose_rewrites(
                 if check_text(candidate, scene, vocabulary) is None:
                     text = candidate
                     break
+        marks[kind] = source.producer(scene, kind)
         if text is None:
             text = _plain(scene, pick, place)
             if stats is not None:
                 stats[f"offline_plain_{kind}"] += 1
+            if marks[kind][0] != "offline":
+                marks[kind] = ("offline", "no_valid_draw")
         out[kind] = text
-    return Rewrites(**out)
+    rewrites = Rewrites(**out)
+    for kind, (producer, reason) in marks.items():
+        rewrites.mark(kind, producer, reason)
+    return rewrites
 
 
 class OfflineRewriter:

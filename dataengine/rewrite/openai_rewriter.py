@@ -199,19 +199,26 @@ class OpenAIRewriter:
             self.stats[f"rejected_{problem}"] += 1
         if candidate is None:
             self.stats["fallback_offline_episode"] += 1
-            return self.offline.rewrite_one(scene)
+            reason = f"request_failed_{result.reason}" if result.reason is not None else problem
+            fallback = self.offline.rewrite_one(scene)
+            for kind in REWRITE_KINDS:
+                fallback.mark(kind, "offline", reason)
+            return fallback
         problems = check_rewrites(candidate, scene, self.vocabulary)
         fallback = self.offline.rewrite_one(scene) if problems else None
-        merged = {}
+        merged, marks = {}, {}
         for kind in REWRITE_KINDS:
             if fallback is not None and kind in problems:
                 self.stats[f"rejected_{problems[kind]}"] += 1
                 self.stats[f"fallback_offline_{kind}"] += 1
-                merged[kind] = getattr(fallback, kind)
+                merged[kind], marks[kind] = getattr(fallback, kind), ("offline", problems[kind])
             else:
                 self.stats["accepted"] += 1
-                merged[kind] = " ".join(getattr(candidate, kind).split())
-        return Rewrites(**merged)
+                merged[kind], marks[kind] = " ".join(getattr(candidate, kind).split()), ("openai", None)
+        rewrites = Rewrites(**merged)
+        for kind, (producer, reason) in marks.items():
+            rewrites.mark(kind, producer, reason)
+        return rewrites
 
     # -- reporting --------------------------------------------------------------------------------------------
     def report(self) -> dict[str, Any]:

@@ -107,6 +107,23 @@ class ModelPhrases(BuiltinPhrases):
         pool = self.family_templates.get((scene.task_family, scene.relation))
         return pool if pool else super().templates(scene, kind)
 
+    def producer(self, scene: SceneFacts, kind: RewriteKind) -> tuple[str, str | None]:
+        """ "openai" when the model's templates or the model's phrases of the pick or place object are used."""
+        if self.family_templates.get((scene.task_family, scene.relation)):
+            return "openai", None
+        if kind != "spatial" and any(self._model_pool(o, scene, kind) for o in scene.objects if o.role != "distractor"):
+            return "openai", None
+        return "offline", "model_pools_unavailable"
+
+    def _model_pool(self, obj: ObjectFact, scene: SceneFacts, kind: RewriteKind) -> list[str]:
+        pools = self.asset_phrases.get(asset_signature(obj))
+        twin = any(o.uid != obj.uid and display_name(o.name) == display_name(obj.name) for o in scene.objects)
+        if kind == "spatial" or pools is None or twin:
+            return []
+        return sorted(
+            {p for p in (fill_phrase(p, obj) for p in pools["appearance" if kind == "attr" else "semantic"]) if p}
+        )
+
     def phrases(self, obj: ObjectFact, scene: SceneFacts, kind: RewriteKind) -> list[str]:
         pools = self.asset_phrases.get(asset_signature(obj))
         twin = any(o.uid != obj.uid and display_name(o.name) == display_name(obj.name) for o in scene.objects)

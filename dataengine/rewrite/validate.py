@@ -1,7 +1,12 @@
 """Checks every rewrite against the scene; a rejected rewrite gets a snake_case reason (also a stat key).
 
 Rules: not empty, not too long, no unfilled `{slot}`, names the pick object and the place object (by name,
-synonym, category or use), and names no object noun that no scene object answers to.
+synonym, category or use), and names no object noun that no scene object answers to. Then the structure: the
+first of the two named before the placement words ("in", "into", "on", "onto", ...) is the pick object
+(`swapped_roles` otherwise), the object after the last placement words is the place object (`swapped_roles` or
+`wrong_destination`), those words match the scene's relation (`wrong_relation`: "on" for a basket the object
+goes into), and every landmark of a spatial phrase ("next to the X", "left of the X") is a scene object
+(`names_unknown_object`).
 """
 
 from __future__ import annotations
@@ -39,7 +44,29 @@ REJECT_REASONS: tuple[str, ...] = (
     "drops_place_object",
     "names_unknown_object",
     "drops_object",
+    "missing_relation",
+    "wrong_relation",
+    "swapped_roles",
+    "wrong_destination",
 )
+
+# Placement words and the relation they express; "on top of" is placement, "in front of" is not.
+_PLACEMENT: dict[tuple[str, ...], str] = {
+    ("into",): "in", ("inside",): "in", ("in",): "in", ("within",): "in",
+    ("onto",): "on", ("on", "top", "of"): "on", ("on",): "on", ("atop",): "on", ("upon",): "on",
+}  # fmt: skip
+_NOT_PLACEMENT_NEXT = {"front", "between", "the left", "the right", "the middle", "the back", "the side", "the edge",
+                       "the corner", "the center", "the centre", "its left", "its right", "left", "right"}  # fmt: skip
+# Spatial relations whose landmark must be a scene object (the words before the landmark's noun phrase).
+_LANDMARK_WORDS: tuple[tuple[str, ...], ...] = (
+    ("next", "to"), ("close", "to"), ("closest", "to"), ("nearest", "to"), ("near",), ("beside",), ("behind",),
+    ("left", "of"), ("right", "of"), ("front", "of"), ("beyond",), ("between",),
+)  # fmt: skip
+_DETERMINERS = {"the", "a", "an", "that", "this", "those", "these", "its", "their", "one", "other", "some"}
+# A landmark's noun phrase ends before these words; it must hold a scene object or a part of the scene.
+_PHRASE_STOPS = {"in", "into", "inside", "on", "onto", "atop", "and", "then", "to", "of", "with", "from", "so",
+                 "that", "which", "where", "while", "please", "for"}  # fmt: skip
+_SCENE_PARTS = FIXTURE_WORDS | {"edge", "corner", "side", "center", "centre", "middle", "front", "back", "you", "me"}
 
 
 def reference_terms(obj: ObjectFact) -> set[str]:
@@ -117,7 +144,89 @@ def check_text(text: object, scene: SceneFacts, vocabulary: frozenset[str] = DEF
     scene_terms = set().union(*(reference_terms(o) for o in scene.objects)) if scene.objects else set()
     if _names_unknown_noun(_strip_terms(text, scene_terms), vocabulary):
         return "names_unknown_object"
+    if len(picks) == 1 and len(places) == 1:
+        return check_structure(text, scene)
     return None
+
+
+def check_structure(text: str, scene: SceneFacts) -> str | None:
+    """Roles, relation and spatial landmarks of a one-pick, one-place instruction (see the module docstring)."""
+    tokens = words(text)
+    spans = _mentions(tokens, scene)
+    placements = [(i, n, rel) for i, n, rel in _placements(tokens) if any(start >= i + n for start, _, _ in spans)]
+    if not placements:
+        return "missing_relation"
+    at, width, relation = placements[-1]
+    before = [roles for start, end, roles in spans if end <= at and roles & {"pick", "place"}]
+    if not before or "pick" not in before[0]:
+        return "swapped_roles"
+    destination = next(roles for start, _, roles in spans if start >= at + width)
+    if "place" not in destination:
+        return "swapped_roles" if "pick" in destination else "wrong_destination"
+    if relation != scene.relation:
+        return "wrong_relation"
+    for end in _landmark_ends(tokens):
+        stop = next((i for i in range(end, len(tokens)) if tokens[i] in _PHRASE_STOPS), len(tokens))
+        landmark = range(end, stop)
+        if not any(start in landmark for start, _, _ in spans) and not _SCENE_PARTS & set(tokens[end:stop]):
+            return "names_unknown_object"
+    return None
+
+
+def _mentions(tokens: list[str], scene: SceneFacts) -> list[tuple[int, int, frozenset[str]]]:
+    """(start, end, roles) of the mentions of scene objects in text order: the longest where mentions overlap,
+    every role a span names when several objects answer to it (such a span fits either role)."""
+    roles_by_span: dict[tuple[int, int], set[str]] = {}
+    for obj in scene.objects:
+        for term in reference_terms(obj):
+            term_tokens = words(term)
+            n = len(term_tokens)
+            for i in range(len(tokens) - n + 1):
+                window = tokens[i : i + n]
+                if n and window[:-1] == term_tokens[:-1] and window[-1] in _forms(term_tokens[-1]):
+                    roles_by_span.setdefault((i, i + n), set()).add(obj.role)
+    kept: list[tuple[int, int, frozenset[str]]] = []
+    for (start, end), roles in sorted(roles_by_span.items(), key=lambda kv: (kv[0][0], kv[0][0] - kv[0][1])):
+        if not kept or start >= kept[-1][1]:
+            kept.append((start, end, frozenset(roles)))
+    return kept
+
+
+def _forms(word: str) -> tuple[str, str, str]:
+    return word, word + "s", word + "es"
+
+
+def _placements(tokens: list[str]) -> list[tuple[int, int, str]]:
+    """(index, length, relation) of each placement phrase, spatial uses ('in front of', 'on the left') left out."""
+    out = []
+    i = 0
+    while i < len(tokens):
+        for phrase, relation in _PLACEMENT.items():
+            n = len(phrase)
+            if tuple(tokens[i : i + n]) == phrase:
+                following = " ".join(tokens[i + n : i + n + 2])
+                first = tokens[i + n] if i + n < len(tokens) else ""
+                if first not in _NOT_PLACEMENT_NEXT and following not in _NOT_PLACEMENT_NEXT:
+                    out.append((i, n, relation))
+                i += n - 1
+                break
+        i += 1
+    return out
+
+
+def _landmark_ends(tokens: list[str]) -> list[int]:
+    """Token index just after each spatial relation ('next to', 'left of', ...), determiners skipped."""
+    ends = []
+    for i in range(len(tokens)):
+        for phrase in _LANDMARK_WORDS:
+            n = len(phrase)
+            if tuple(tokens[i : i + n]) == phrase:
+                end = i + n
+                while end < len(tokens) and tokens[end] in _DETERMINERS:
+                    end += 1
+                if end < len(tokens):
+                    ends.append(end)
+    return ends
 
 
 def check_rewrites(

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 STATE_DIR = "_state"
 JOB_FILE = "job.json"
 COMPLETE_FILE = "complete.json"
+BUILD_FILE = "build.json"
 ALLOW_FLAG = "--allow-incomplete"
 
 _allow_incomplete = False
@@ -63,10 +64,11 @@ def resume_command(command: str) -> str:
 def unfinished_job(folder: Path) -> UnfinishedJob | None:
     """The unfinished job of one folder, or None (no job state, or a finished job)."""
     state = folder / STATE_DIR
-    if not state.is_dir() or (state / COMPLETE_FILE).is_file():
+    started_files = [state / JOB_FILE, state / BUILD_FILE]  # a corpus build records itself before its first job
+    if (state / COMPLETE_FILE).is_file() or not any(f.is_file() for f in started_files):
         return None
     info = _read_json(state / JOB_FILE)
-    started = info or _read_json(state / "build.json")  # a corpus build records itself before its first job
+    started = info or _read_json(state / BUILD_FILE)
     done_dir = state / "done"
     done = sum(1 for _ in done_dir.glob("*.json")) if done_dir.is_dir() else 0
     name = str(info.get("job") or ("build" if started else "unknown"))

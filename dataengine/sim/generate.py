@@ -57,6 +57,7 @@ def _worker_backend(name: str):
 
 def run_chunk(task: Task, out_dir: Path) -> dict:
     """Find, render, label and write the episodes of one chunk. Returns manifest rows and statistics."""
+    from dataengine.rewrite.base import tally_provenance
     from dataengine.shards import ShardWriter
     from dataengine.sim.assets import load_catalog
     from dataengine.sim.labels import compute_labels
@@ -111,6 +112,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     facts = [scene_facts(k, e.layout, r, recipe.split) for k, e, r in zip(keys, found, relations, strict=True)]
     vocabulary = sorted({a.name for a in catalog.objects + catalog.containers})
     rewrites = rewrite_all(payload["rewriter"], facts, recipe.seed, vocabulary) if found else []
+    provenance = tally_provenance(rewrites, payload["rewriter"])
     rows = []
     writer = ShardWriter(out_dir, task.task_id, max_samples=1_000_000, max_bytes=1 << 40)
     try:
@@ -137,6 +139,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
         "cpu_physics_s": round(cpu_physics, 4),
         "cpu_render_s": round(cpu_render, 4),
         "shards": [i.name for i in infos],
+        **provenance,
     }
 
 
@@ -228,6 +231,13 @@ def generate(
     return stats
 
 
+def _summed(results: list[dict], name: str) -> dict[str, int]:
+    total: Counter = Counter()
+    for r in results:
+        total.update(r.get(name, {}))
+    return dict(sorted(total.items()))
+
+
 def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewriter: str, render: bool) -> dict:
     import polars as pl
 
@@ -252,6 +262,7 @@ def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewrit
         "cpu_render_s": round(sum(r["cpu_render_s"] for r in results), 3),
         "rendered": render,
         "rewriter": rewriter,
+        **{name: _summed(results, name) for name in ("rewrites_by_rewriter", "fallbacks_by_reason")},
         "shards": [s for r in results for s in r["shards"]],
     }
     if recipe.perturb is not None:

@@ -17,9 +17,13 @@ _GL_LOGGED = False
 
 
 def import_mujoco():
-    """Set `MUJOCO_GL=egl` and `LP_NUM_THREADS=1` (unless the user set them) and return the mujoco module."""
+    """Set `MUJOCO_GL=egl` (headless: works with or without a display) and `LP_NUM_THREADS=1` unless the user set
+    them, and return the mujoco module. Call it before anything imports mujoco: a mujoco imported without it picks
+    GLFW, which needs a display, and rendering then fails with an OpenGL error."""
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("LP_NUM_THREADS", "1")
+    if os.environ["MUJOCO_GL"] == "egl":
+        os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     return require("mujoco", "sim", "The MuJoCo simulator backend")
 
 

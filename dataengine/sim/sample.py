@@ -142,7 +142,7 @@ def build_members(
             attr=rewrites.attr,
             semantic=rewrites.semantic,
             spatial=rewrites.spatial,
-            rewriter=rewriter,
+            **rewrites.provenance(rewriter),
         ),
         num_steps=found.trajectory.steps,
         control_hz=recipe.control_hz,

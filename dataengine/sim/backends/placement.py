@@ -33,9 +33,9 @@ def check_backend_available(name: str) -> None:
     """Raise at once (MissingDependencyError with the install command) when the backend cannot start here.
     Cheap: looks for the packages without starting a simulator."""
     if name == "mujoco":
-        from dataengine.errors import require
+        from dataengine.sim.mujoco_env import import_mujoco
 
-        require("mujoco", "sim", "The MuJoCo simulator backend")
+        import_mujoco()  # never a plain import: the GL backend must be chosen before mujoco's first import
     elif name == "isaac":
         from dataengine.sim.backends.isaac_app import require_isaac_sim
 
