@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 EPISODE_MEMBER = "episode.json"
 RECIPE_FILE = "recipe.resolved.json"
 STATS_FILE = "sim_stats.json"
+OWNER_FILE = "rewrite.json"
 REPORT_FILE = "rewrite_report.json"
 STAGING_DIR = Path("_state") / "rewrite_tmp"
 BATCH_STATE_FILE = Path("_state") / "rewrite_batch.json"
@@ -148,8 +149,11 @@ def rewrite_episode_shards(
     out = Path(out_dir) if out_dir is not None else src
     if not src.is_dir():
         raise InputError(f"{src} is not a directory; expected an episode shard set (dataengine sim generate)")
-    if out.is_dir() and out.resolve() != src.resolve() and any(out.iterdir()) and not (out / REPORT_FILE).is_file():
-        raise JobStateError(f"{out} is not empty and holds no rewrite; choose an empty output directory")
+    if out.resolve() != src.resolve():
+        owned = out / "_state" / OWNER_FILE  # marks a folder a rewrite writes into (a rerun may continue it)
+        if out.is_dir() and any(out.iterdir()) and not owned.is_file():
+            raise JobStateError(f"{out} is not empty and holds no rewrite; choose an empty output directory")
+        _atomic_write(owned, json.dumps({"source": str(src.resolve())}) + "\n")
     shards = list_shards(src)
     if not shards:
         raise InputError(f"{src} holds no .tar shards; expected an episode shard set (dataengine sim generate)")
