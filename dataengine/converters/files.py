@@ -59,17 +59,40 @@ class InputFiles:
         self.roots = sorted({_root(r) for r in roots if r is not None})
 
     def check(self, path: str | Path, kind: str = "image") -> os.stat_result:
-        """The `stat` of a file that may be read; raises FileNotFoundError when it is absent, FileRefused when
-        it is outside the roots, not a regular file, or too large."""
+        """The `stat` of a file that may be read; raises FileNotFoundError when it is absent, IsADirectoryError,
+        or FileRefused when it is outside the roots, not a regular file, or too large."""
         path = os.fspath(path)
         st = os.stat(path)  # follows symlinks: the file that would be read
+        self._check(path, st, os.path.realpath(path), kind)
+        return st
+
+    def read(self, path: str | Path, kind: str = "image") -> bytes:
+        """The bytes of a file that passes the checks of `check`, made on the file actually opened (no race
+        between check and read); never more than the size it had when checked."""
+        path = os.fspath(path)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO opens without blocking
+        try:
+            st = os.fstat(fd)
+            self._check(path, st, _opened_path(fd, path), kind)
+            chunks, left = [], st.st_size
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 30))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        finally:
+            os.close(fd)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    def _check(self, path: str, st: os.stat_result, real: str, kind: str) -> None:
         if stat.S_ISDIR(st.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory", path)
-        if not self.limits.follow_symlinks and not self._inside(os.path.realpath(path)):
+        if not self.limits.follow_symlinks and not self._inside(real):
             raise FileRefused(
                 "outside_input_root",
-                f"{path} resolves to {os.path.realpath(path)}, outside the input folders "
-                "(pass --follow-symlinks to read symlinked files anywhere)",
+                f"{path} resolves to {real}, outside the input folders (pass --follow-symlinks to read symlinked "
+                "files anywhere)",
             )
         if not stat.S_ISREG(st.st_mode):
             raise FileRefused("not_a_regular_file", f"{path} is not a regular file ({_kind_of(st.st_mode)})")
@@ -81,26 +104,6 @@ class InputFiles:
                 f"{path} holds {st.st_size / MB:,.1f} MB, over the {kind} limit of {limit / MB:,.0f} MB "
                 f"(raise it with {option})",
             )
-        return st
-
-    def read(self, path: str | Path, kind: str = "image") -> bytes:
-        """The file's bytes after `check`; never more than the size it had when checked."""
-        st = self.check(path, kind)
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            now = os.fstat(fd)
-            if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) or not stat.S_ISREG(now.st_mode):
-                raise FileRefused("not_a_regular_file", f"{path} changed while it was being opened")
-            chunks, left = [], st.st_size
-            while left > 0:
-                chunk = os.read(fd, min(left, 1 << 30))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                left -= len(chunk)
-        finally:
-            os.close(fd)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def annotation(self, path: str | Path) -> Path:
         """An annotation file (JSON, parquet, pickle) a converter opens itself: checked, or InputError."""
@@ -163,6 +166,14 @@ def parse_json(data: bytes, source: str) -> Any:
         return json.loads(data)
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{source}: not a readable JSON file ({strict_error})") from exc
+
+
+def _opened_path(fd: int, path: str) -> str:
+    """The resolved path of an open file: one readlink on Linux instead of a `realpath` walk (~2 vs ~20 us)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return os.path.realpath(path)
 
 
 def _root(path: str | Path) -> str:
