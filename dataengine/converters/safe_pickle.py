@@ -78,6 +78,9 @@ def _opcode_table() -> tuple[list, list, list, list]:
 
 
 _FIXED, _PREFIX, _COST, _REFUSED = _opcode_table()
+_STOP = ord(".")
+# 1 + the fixed argument length of each opcode that has one (0: the opcode needs a closer look)
+_STEP = [0 if size is None or code == _STOP else 1 + size for code, size in enumerate(_FIXED)]
 _LINE_OPCODES = {
     op.code.encode("latin-1")[0]
     for op in pickletools.opcodes
@@ -91,21 +94,23 @@ def check_opcodes(data: bytes, source: str = "<pickle>", budget: int | None = No
     plain data never needs, and pickles whose objects would take more than `budget` bytes (default MEMORY_FACTOR
     times the size). Returns the estimated bytes."""
     budget = budget if budget is not None else max(MIN_BUDGET, MEMORY_FACTOR * len(data))
-    fixed, prefix, costs, refused = _FIXED, _PREFIX, _COST, _REFUSED
-    i, n, total = 0, len(data), 0
-    while i < n:
+    step, prefix, refused = _STEP, _PREFIX, _REFUSED
+    counts = [0] * 256
+    i, n, extra = 0, len(data), 0
+    while i < n:  # the common opcodes take the first branch: one table lookup and a jump
         op = data[i]
-        i += 1
-        total += costs[op]
-        size = fixed[op]
-        if size is not None:
+        counts[op] += 1
+        size = step[op]
+        if size:
             i += size
-        elif (width := prefix[op]) is not None:
+            continue
+        i += 1
+        if (width := prefix[op]) is not None:
             length = int.from_bytes(data[i : i + width], "little")
             i += width + length
             if i > n:
                 raise InputError(f"{source}: truncated or hostile pickle (an object claims {length:,} bytes)")
-            total += 4 * length  # a text object of `length` UTF-8 bytes takes at most 4 bytes a character
+            extra += 4 * length  # a text object of `length` UTF-8 bytes takes at most 4 bytes a character
         elif refused[op] is not None:
             raise UnsafePickleError(f"{source}: refusing pickle opcode {refused[op]}; only plain data is allowed")
         elif op in _TWO_LINES or op in _LINE_OPCODES:
@@ -113,14 +118,15 @@ def check_opcodes(data: bytes, source: str = "<pickle>", budget: int | None = No
                 end = data.find(b"\n", i)
                 if end < 0:
                     raise InputError(f"{source}: truncated pickle")
-                total += 4 * (end - i)
+                extra += 4 * (end - i)
                 i = end + 1
+        elif op == _STOP:
+            break
         else:
             raise InputError(f"{source}: not a pickle (unknown opcode {op:#04x} at byte {i - 1})")
-        if total > budget:
-            raise InputError(_too_big(source, len(data)))
-        if op == 0x2E:  # STOP
-            break
+    total = extra + sum(count * cost for count, cost in zip(counts, _COST, strict=True) if count)
+    if total > budget:
+        raise InputError(_too_big(source, len(data)))
     return total
 
 
