@@ -61,7 +61,7 @@ def open_loop_error(policy, encoder, normalizer, shard_dir: Path, recipe, episod
     import torch
 
     from dataengine.shards import iter_samples, list_shards
-    from dataengine.train.action_data import ActionUnits, action_chunk
+    from dataengine.train.action_data import ActionUnits
     from dataengine.train.collate import Collator
 
     d, k = recipe.data, recipe.eval.execute_steps
@@ -75,15 +75,14 @@ def open_loop_error(policy, encoder, normalizer, shard_dir: Path, recipe, episod
     samples = (s for shard in list_shards(shard_dir) for s in iter_samples(shard))
     for _, sample in zip(range(episodes), samples, strict=False):
         ep = units.prepare(sample)
-        a = ep.arrays
         for t in range(0, ep.record.num_steps, every):
             gen = torch.Generator().manual_seed(t)
             chunk = policy.predict_actions(collate([units.item(ep, t, 0)]), gen)[0].float().numpy()
             deltas, close = normalizer.unnormalize_actions(chunk)
-            ref, ref_close = action_chunk(a["action_delta_joints"], a["action_gripper_close"], t, d.chunk_size)
+            ref, ref_close = normalizer.unnormalize_actions(ep.actions[t])
             err.append(np.abs(deltas[:k] - ref[:k]).mean())
             size.append(np.abs(ref[:k]).mean())
-            grip.append(np.mean(close[:k] != (ref_close[:k] > 0.5)))
+            grip.append(np.mean(close[:k] != ref_close[:k]))
     policy.train(was_training)
     return {
         "joint_delta_abs_err_rad": round(float(np.mean(err)), 5),
@@ -166,7 +165,7 @@ def main() -> None:
             "eval_wall_s": round(time.perf_counter() - t, 1),
         }
 
-    demos = recorded_actions(data / "sim")
+    demos = recorded_actions(data / "sim", recipe.data.actions, recipe.data.chunk_size)
     replay = RecordedActionsPolicy(
         demos, normalizer, chunk_size=recipe.data.chunk_size, execute_steps=args.execute_steps
     )

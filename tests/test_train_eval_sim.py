@@ -32,11 +32,18 @@ def demos(tmp_path_factory):
     recipe = root / "sim_recipe.yaml"
     recipe.write_text(yaml.safe_dump(raw))
     stats, _ = load_or_compute_stats(load_shard_set(root / "sim"), root / "sim", root)
-    return recipe, recorded_actions(root / "sim"), Normalizer(stats)
+    return recipe, root / "sim", stats
 
 
-def replay(demos, episodes, execute_steps: int) -> dict:
-    recipe, _, normalizer = demos
+def recorded(demos, space: str):
+    return recorded_actions(demos[1], space, 16), Normalizer(demos[2], action_space=space)
+
+
+def replay(demos, space: str, execute_steps: int, swap: bool = False) -> dict:
+    recipe = demos[0]
+    episodes, normalizer = recorded(demos, space)
+    if swap:
+        episodes = {0: episodes[1], 1: episodes[0]}
     policy = RecordedActionsPolicy(episodes, normalizer, chunk_size=16, execute_steps=execute_steps)
     return evaluate_in_sim(
         policy, ByteChatEncoder(SIZE, 224), normalizer, str(recipe), episodes=2, device=torch.device("cpu"),
@@ -44,15 +51,15 @@ def replay(demos, episodes, execute_steps: int) -> dict:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("execute_steps", [8, 16])
-def test_recorded_actions_replayed_through_the_evaluation_succeed(demos, execute_steps):
-    metrics = replay(demos, demos[1], execute_steps)
+@pytest.mark.parametrize("space,execute_steps", [("joint_delta", 8), ("joint_delta", 16), ("ee_relative", 8)])
+def test_recorded_actions_replayed_through_the_evaluation_succeed(demos, space, execute_steps):
+    metrics = replay(demos, space, execute_steps)
     assert metrics["sim_episodes"] == 2
     assert metrics["sim_outcomes"] == {"success": 2}, metrics
     assert metrics["sim_lift_rate"] == 1.0
 
 
-def test_recorded_actions_on_the_wrong_layout_fail(demos):
-    swapped = {0: demos[1][1], 1: demos[1][0]}
-    metrics = replay(demos, swapped, 8)
+@pytest.mark.parametrize("space", ["joint_delta", "ee_relative"])
+def test_recorded_actions_on_the_wrong_layout_fail(demos, space):
+    metrics = replay(demos, space, 8, swap=True)
     assert metrics["sim_success_rate"] == 0.0, metrics

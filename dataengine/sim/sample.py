@@ -55,6 +55,7 @@ def episode_arrays(found: FoundEpisode, with_executed: bool = False) -> dict[str
         "action_delta_joints": action_joints - state_joints,
         "action_gripper_opening": traj.action_gripper_m,
         "action_gripper_close": (traj.action_gripper_m < GRIPPER_CLOSED_BELOW_M).astype(np.float32),
+        "action_tool_target": found.plan.tool_targets,
         "final_qpos": traj.final_state.qpos,
         "final_qvel": traj.final_state.qvel,
         "final_time_s": np.array(traj.final_state.time_s),

@@ -18,8 +18,9 @@ from PIL import Image
 from dataengine.errors import InputError
 from dataengine.formats import apply_spatial_prompt, stable_index
 from dataengine.records.episode import EpisodeRecord, unpack_jpeg
+from dataengine.train.actions import TOOL_TARGET_KEY, episode_chunks, required_arrays
 from dataengine.train.grounding_data import decode_image
-from dataengine.train.normalization import ACTION_KEYS, Normalizer, read_episode_arrays
+from dataengine.train.normalization import Normalizer, read_episode_arrays
 from dataengine.train.observations import STATE_ARRAY_KEYS, episode_states
 from dataengine.train.streams import SkipSample
 
@@ -31,20 +32,10 @@ def prompt_for(instruction: str, spatial_prompt: str) -> str:
     return instruction if spatial_prompt == "none" else apply_spatial_prompt(instruction, spatial_prompt)
 
 
-def action_chunk(delta_joints: np.ndarray, close: np.ndarray, t: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    """Raw actions t .. t+chunk-1; past the end: zero delta and the last gripper command."""
-    end = min(t + chunk, len(close))
-    joints = np.zeros((chunk, delta_joints.shape[1]))
-    joints[: end - t] = delta_joints[t:end]
-    grip = np.full(chunk, close[-1], dtype=np.float64)
-    grip[: end - t] = close[t:end]
-    return joints, grip
-
-
 @dataclass
 class _Episode:
     record: EpisodeRecord
-    arrays: dict[str, np.ndarray]
+    actions: np.ndarray  # (T, chunk, D + 1) normalized action chunks
     states: np.ndarray  # (T, D) normalized state vectors
     frames: dict[str, tuple[np.ndarray, np.ndarray]]  # camera -> (JPEG bytes, offsets)
     instructions: list[str]
@@ -71,7 +62,9 @@ class ActionUnits:
         self.instruction_kinds, self.seed = instruction_kinds, seed
 
     def prepare(self, raw: dict) -> _Episode:
-        record, arrays = read_episode_arrays(raw, tuple(dict.fromkeys((*ACTION_KEYS, *STATE_ARRAY_KEYS))))
+        space = self.normalizer.action_space
+        keys = tuple(dict.fromkeys((*STATE_ARRAY_KEYS, *required_arrays(space))))
+        record, arrays = read_episode_arrays(raw, keys, (TOOL_TARGET_KEY,))
         cameras = self.cameras if self.cameras is not None else record.render.cameras[:1]
         if not record.success or (cameras and not record.render.rendered):
             raise SkipSample(record.key)
@@ -89,7 +82,9 @@ class ActionUnits:
         texts = record.instructions.model_dump()
         instructions = [texts[k] for k in self.instruction_kinds if texts.get(k)]
         states = self.normalizer.state(episode_states(self.normalizer.state_kind, record, arrays))
-        return _Episode(record, arrays, states, frames, instructions or [record.instructions.base])
+        motion, grip = episode_chunks(space, record, arrays, self.chunk_size)
+        actions = np.stack([self.normalizer.actions(m, g) for m, g in zip(motion, grip, strict=True)])
+        return _Episode(record, actions, states, frames, instructions or [record.instructions.base])
 
     def _image(self, ep: _Episode, camera: str, t: int) -> np.ndarray:
         jpeg, offsets = ep.frames[camera]
@@ -100,13 +95,11 @@ class ActionUnits:
         return self.prepare_image(image)
 
     def item(self, ep: _Episode, t: int, epoch: int) -> dict:
-        a = ep.arrays
-        joints, grip = action_chunk(a["action_delta_joints"], a["action_gripper_close"], t, self.chunk_size)
         pick = stable_index(len(ep.instructions), "instruction", ep.record.key, t, epoch, self.seed)
         item = {
             "prompt": prompt_for(ep.instructions[pick], self.spatial_prompt),
             "state": ep.states[t],
-            "actions": self.normalizer.actions(joints, grip),
+            "actions": ep.actions[t],
             "__key__": f"{ep.record.key}/{t}",
         }
         images = [self._image(ep, camera, t) for camera in ep.frames]

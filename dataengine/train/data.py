@@ -109,7 +109,7 @@ def build_data(
                 f"the episodes under {e_path} were generated without rendering, but the policy sees cameras "
                 f"{cameras or '(the first one)'}: regenerate them without --no-render, or train a state policy"
             )
-        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm, d.state)
+        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm, d.state, d.actions)
         units = ActionUnits(
             normalizer,
             encoder.prepare_image,

@@ -8,8 +8,9 @@ scene is known to be feasible; then the scene is reset, a render look is drawn a
 `execute_steps` control steps it sees the frames of its cameras (JPEG round trip at the recipe's quality, like
 training frames; none for a state policy), its state vector (built by `dataengine.train.observations` exactly as
 in training; the `task` state takes its privileged features from the expert's plan of the layout) and the spatially
-prompted instruction, predicts a chunk, and the first `execute_steps` actions are applied as joint targets
-(measured joints + predicted delta; gripper closed or open). An episode succeeds as soon as `check_success` holds;
+prompted instruction, predicts a chunk, and the first `execute_steps` actions are applied as joint targets (through
+`dataengine.train.actions.ChunkExecutor`: IK of the tool targets, or measured joints + delta; gripper closed or
+open). An episode succeeds as soon as `check_success` holds;
 it fails after `max_steps` control steps. Layouts come from the recipe without its `perturb` section.
 """
 
@@ -25,6 +26,7 @@ import torch
 from PIL import Image
 
 from dataengine.train.action_data import prompt_for
+from dataengine.train.actions import ChunkExecutor
 from dataengine.train.collate import Collator, to_device
 from dataengine.train.normalization import Normalizer
 from dataengine.train.observations import LiveState, task_context
@@ -169,12 +171,13 @@ def _rollout(
         if images:
             item["image"] = images[0] if len(images) == 1 else np.stack(images)
         chunk = policy.predict_actions(to_device(collate([item]), device), gen)[0].float().cpu().numpy()
-        deltas, close = normalizer.unnormalize_actions(chunk)
-        for k in range(min(execute_steps, max_steps - steps)):
+        motion, close = normalizer.unnormalize_actions(chunk)
+        n = min(execute_steps, max_steps - steps)
+        executor = ChunkExecutor(normalizer.action_space, backend, layout, motion[:n], close[:n])
+        for k in range(n):
             if k:
                 state = live.observe(backend.robot())
-            arm = backend.robot().arm_qpos_rad
-            backend.set_joint_targets(arm + deltas[k], closed_m if close[k] else open_m)
+            backend.set_joint_targets(executor.joint_targets(k), closed_m if close[k] else open_m)
             backend.step(1)
             steps += 1
             if not np.all(np.isfinite(backend.get_state().qpos)):

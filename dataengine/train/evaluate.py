@@ -116,7 +116,7 @@ def load_policy(checkpoint: str | Path, device: str | None = None):
     if (ckpt / STATS_FILE).exists():
         stats = json.loads((ckpt / STATS_FILE).read_text(encoding="utf-8"))
         d = recipe.data
-        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm, d.state)
+        normalizer = Normalizer(stats, d.action_norm, d.state_norm, d.gripper_norm, d.state, d.actions)
     return policy, encoder, recipe, normalizer, ckpt, dev
 
 

@@ -24,13 +24,15 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.records.episode import EpisodeRecord
+from dataengine.train.actions import MAX_CHUNK, TOOL_TARGET_KEY, ee_relative_chunks, motion_dim
 from dataengine.train.observations import STATE_ARRAY_KEYS, STATE_KINDS, episode_states
 from dataengine.train.shard_index import ShardEntry, ShardReader
 
 log = logging.getLogger(__name__)
 
 STATS_NAME = "norm_stats.json"
-STATS_SCHEMA = "norm_stats/v2"  # v2: state vectors of every state kind; steps of unrendered episodes
+STATS_SCHEMA = "norm_stats/v2"  # v2: state kinds, ee_relative chunks, steps of unrendered episodes
+EE_RELATIVE_KEY = "action/ee_relative"  # (MAX_CHUNK x 6) per chunk position and dimension
 ACTION_KEYS = ("action_delta_joints", "action_gripper_close")  # 7 + 1
 STATE_KEYS = ("state_joints", "state_gripper_opening")  # 7 + 1
 GRIPPER_TARGET_KEY = "action_gripper_opening"
@@ -44,8 +46,11 @@ def shard_set_fingerprint(entries: list[ShardEntry]) -> str:
     return h.hexdigest()
 
 
-def read_episode_arrays(raw: dict, keys: tuple[str, ...]) -> tuple[EpisodeRecord, dict[str, np.ndarray]]:
-    """The episode record and the named arrays of one raw episode sample (other npz members are not read)."""
+def read_episode_arrays(
+    raw: dict, keys: tuple[str, ...], optional: tuple[str, ...] = ()
+) -> tuple[EpisodeRecord, dict[str, np.ndarray]]:
+    """The episode record and the named arrays of one raw episode sample (other npz members are not read); the
+    `optional` ones only when present."""
     if "episode.json" not in raw or "arrays.npz" not in raw:
         raise InputError(f"{raw.get('__key__')}: not an episode/v1 sample (needs episode.json and arrays.npz)")
     record = EpisodeRecord.from_json_bytes(raw["episode.json"])
@@ -54,6 +59,7 @@ def read_episode_arrays(raw: dict, keys: tuple[str, ...]) -> tuple[EpisodeRecord
         if missing:
             raise InputError(f"{record.key}: arrays.npz lacks {missing}")
         arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in keys}
+        arrays.update({k: np.asarray(npz[k], dtype=np.float64) for k in optional if k in npz.files})
     return record, arrays
 
 
@@ -103,6 +109,7 @@ def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
     keys = tuple(dict.fromkeys((*ACTION_KEYS, *STATE_KEYS, GRIPPER_TARGET_KEY, *STATE_ARRAY_KEYS)))
     columns = {k: _Accumulator() for k in (*ACTION_KEYS, *STATE_KEYS, GRIPPER_TARGET_KEY)}
     columns.update({f"state/{kind}": _Accumulator() for kind in STATE_KINDS})
+    chunks = _Accumulator(max_rows=100_000)
     steps: dict[str, list[int]] = {}
     episodes = rendered = 0
     try:
@@ -112,7 +119,7 @@ def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
                 if keep is not None and not keep(entry.name, j):
                     steps[entry.name].append(0)
                     continue
-                record, arrays = read_episode_arrays(reader.read(s, j), keys)
+                record, arrays = read_episode_arrays(reader.read(s, j), keys, (TOOL_TARGET_KEY,))
                 steps[entry.name].append(record.num_steps if record.success else 0)
                 if not record.success:
                     continue
@@ -123,6 +130,8 @@ def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
                         columns[k].add(v)
                 for kind in STATE_KINDS:
                     columns[f"state/{kind}"].add(episode_states(kind, record, arrays))
+                if TOOL_TARGET_KEY in arrays:
+                    chunks.add(ee_relative_chunks(arrays[TOOL_TARGET_KEY], arrays["ee_pose"], record.layout, MAX_CHUNK))
     finally:
         reader.close()
     if episodes == 0:
@@ -133,7 +142,10 @@ def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
         "episodes": episodes,
         "rendered_episodes": rendered,
         "steps_total": int(sum(map(sum, steps.values()))),
-        "arrays": {k: acc.summary() for k, acc in columns.items()},
+        "arrays": {
+            **{k: acc.summary() for k, acc in columns.items()},
+            **({EE_RELATIVE_KEY: chunks.summary()} if chunks.n else {}),
+        },
         "steps": steps,
     }
 
@@ -211,6 +223,7 @@ class Normalizer:
     state_mode: str = "min_max"
     gripper_mode: str = "binary"
     state_kind: str = "proprio"
+    action_space: str = "joint_delta"
 
     def __post_init__(self) -> None:
         if f"state/{self.state_kind}" not in self.stats["arrays"]:
@@ -218,38 +231,56 @@ class Normalizer:
                 f"normalization statistics have no state kind {self.state_kind!r} (schema {self.stats.get('schema')}); "
                 "delete norm_stats.json beside the episode shards to recompute them"
             )
+        if self.action_space == "ee_relative" and EE_RELATIVE_KEY not in self.stats["arrays"]:
+            raise InputError(
+                f"the episodes have no {TOOL_TARGET_KEY} array for the ee_relative action space (generated before "
+                "it existed): regenerate them with `dataengine sim generate RECIPE --out DIR`, or train with "
+                "data.actions: joint_delta"
+            )
+        self.motion_dim = motion_dim(self.action_space)
 
-    def _bounds(self, key: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
-        a = self.stats["arrays"][key]
-        lo, hi = (a["min"], a["max"]) if mode == "min_max" else (a["q01"], a["q99"])
-        return np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
+    def _stat(self, key: str, name: str, rows: int | None) -> np.ndarray:
+        value = np.asarray(self.stats["arrays"][key][name], dtype=np.float64)
+        if key == EE_RELATIVE_KEY:  # per chunk position: (MAX_CHUNK, 6), the first `rows` used
+            value = value.reshape(MAX_CHUNK, -1)[:rows]
+        return value
+
+    def _bounds(self, key: str, mode: str, rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        lo, hi = ("min", "max") if mode == "min_max" else ("q01", "q99")
+        return self._stat(key, lo, rows), self._stat(key, hi, rows)
 
     def _to_unit(self, x: np.ndarray, key: str, mode: str) -> np.ndarray:
         if mode == "none":
             return x
+        rows = len(x) if key == EE_RELATIVE_KEY else None
         if mode == "standard":
-            a = self.stats["arrays"][key]
-            return (x - np.asarray(a["mean"])) / np.maximum(np.asarray(a["std"]), 1e-6)
-        lo, hi = self._bounds(key, mode)
+            mean, std = self._stat(key, "mean", rows), self._stat(key, "std", rows)
+            return (x - mean) / np.maximum(std, 1e-6)
+        lo, hi = self._bounds(key, mode, rows)
         y = np.where(hi - lo > EPS, 2 * (x - lo) / np.maximum(hi - lo, EPS) - 1, 0.0)
         return np.clip(y, -1, 1) if mode == "q99" else y
 
     def _from_unit(self, y: np.ndarray, key: str, mode: str) -> np.ndarray:
         if mode == "none":
             return y
+        rows = len(y) if key == EE_RELATIVE_KEY else None
         if mode == "standard":
-            a = self.stats["arrays"][key]
-            return y * np.maximum(np.asarray(a["std"]), 1e-6) + np.asarray(a["mean"])
-        lo, hi = self._bounds(key, mode)
+            mean, std = self._stat(key, "mean", rows), self._stat(key, "std", rows)
+            return y * np.maximum(std, 1e-6) + mean
+        lo, hi = self._bounds(key, mode, rows)
         return np.where(hi - lo > EPS, (y + 1) / 2 * (hi - lo) + lo, lo)
+
+    @property
+    def _motion_key(self) -> str:
+        return EE_RELATIVE_KEY if self.action_space == "ee_relative" else "action_delta_joints"
 
     def _gripper_threshold(self) -> float:
         g = self.stats["arrays"]["action_gripper_close"]
         return (g["min"][0] + g["max"][0]) / 2
 
-    def actions(self, delta_joints: np.ndarray, gripper_close: np.ndarray) -> np.ndarray:
-        """(chunk, 7) and (chunk,) raw -> (chunk, 8) float32 normalized."""
-        joints = self._to_unit(delta_joints, "action_delta_joints", self.action_mode)
+    def actions(self, motion: np.ndarray, gripper_close: np.ndarray) -> np.ndarray:
+        """(chunk, D) motion and (chunk,) close commands, raw -> (chunk, D + 1) float32 normalized."""
+        joints = self._to_unit(motion, self._motion_key, self.action_mode)
         if self.gripper_mode == "binary":
             grip = np.where(gripper_close >= self._gripper_threshold(), 1.0, -1.0)
         else:
@@ -257,13 +288,15 @@ class Normalizer:
         return np.concatenate([joints, grip[:, None]], axis=1).astype(np.float32)
 
     def unnormalize_actions(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(chunk, 8) normalized -> (delta joints (chunk, 7) rad, close command (chunk,) bool)."""
-        joints = self._from_unit(actions[:, :7], "action_delta_joints", self.action_mode)
+        """(chunk, D + 1) normalized -> (motion (chunk, D), close command (chunk,) bool)."""
+        d = self.motion_dim
+        joints = self._from_unit(actions[:, :d], self._motion_key, self.action_mode)
         if self.gripper_mode == "binary":
-            close = actions[:, 7] > 0
+            close = actions[:, d] > 0
         else:
             close = (
-                self._from_unit(actions[:, 7:8], "action_gripper_close", "min_max")[:, 0] >= self._gripper_threshold()
+                self._from_unit(actions[:, d : d + 1], "action_gripper_close", "min_max")[:, 0]
+                >= self._gripper_threshold()
             )
         return joints, close
 

@@ -41,11 +41,15 @@ class DataConfig(_Strict):
     cameras: list[str] | None = Field(
         default=None, description="episode cameras the policy sees, in order (None: [camera]; [] for state policies)"
     )
+    actions: Literal["joint_delta", "ee_relative"] = Field(
+        default="joint_delta",
+        description="action space (dataengine.train.actions): ee_relative = tool targets relative to the tool pose",
+    )
     state: Literal["proprio", "proprio_ee", "task"] = Field(
         default="proprio", description="state vector (dataengine.train.observations); task = privileged features"
     )
-    chunk_size: int = Field(default=16, gt=0, description="action steps predicted at once")
-    action_norm: Literal["min_max", "q99"] = "min_max"
+    chunk_size: int = Field(default=16, gt=0, le=32, description="action steps predicted at once")
+    action_norm: Literal["min_max", "q99", "standard"] = "min_max"
     state_norm: Literal["min_max", "q99", "standard", "none"] = "min_max"
     gripper_norm: Literal["binary", "min_max"] = "binary"
     shuffle_buffer: int = Field(default=1000, ge=1)

@@ -3,10 +3,11 @@ checked apart from learning.
 
 `evaluate_in_sim(RecordedActionsPolicy(...), ..., seed_offset=0)` rebuilds the generator's own layouts and looks
 (same recipe, same seed) and executes each episode's recorded actions exactly as it executes a model's: normalized
-chunks of `chunk_size` (padded past the end with the hold action, as training chunks), de-normalized with the
-training statistics, the first `execute_steps` applied as measured joints + delta and binary gripper targets at
-the control rate. A correct path reproduces the demonstrations' success; units, delta-versus-absolute joints, the
-gripper threshold, chunk indexing or the control rate going wrong makes it fail.
+chunks of `chunk_size` (built by `dataengine.train.actions` exactly as training chunks), de-normalized with the
+training statistics, the first `execute_steps` executed by the action space's `ChunkExecutor` (IK of the tool
+targets, or measured joints + delta) with binary gripper targets at the control rate. A correct path reproduces
+the demonstrations' success; units, frames, delta-versus-absolute targets, the gripper threshold, chunk indexing
+or the control rate going wrong makes it fail.
 """
 
 from __future__ import annotations
@@ -18,22 +19,24 @@ import torch
 from torch import nn
 
 from dataengine.errors import InputError
-from dataengine.train.action_data import action_chunk
+from dataengine.train.actions import TOOL_TARGET_KEY, episode_chunks, required_arrays
 from dataengine.train.models.policy import ActionSpace
-from dataengine.train.normalization import ACTION_KEYS, Normalizer, read_episode_arrays
+from dataengine.train.normalization import Normalizer, read_episode_arrays
 
 
-def recorded_actions(shard_dir: str | Path) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """Episode index -> (delta joints (T, 7) rad, gripper close (T,) 0/1) of every successful episode under
-    `shard_dir`."""
+def recorded_actions(
+    shard_dir: str | Path, space: str = "joint_delta", chunk_size: int = 16
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Episode index -> (raw motion chunks (T, chunk, D), gripper close chunks (T, chunk)) of every successful
+    episode under `shard_dir`, in action space `space`."""
     from dataengine.shards import iter_samples, list_shards
 
     out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     for shard in list_shards(shard_dir):
         for sample in iter_samples(shard):
-            record, arrays = read_episode_arrays(sample, ACTION_KEYS)
+            record, arrays = read_episode_arrays(sample, ("ee_pose", *required_arrays(space)), (TOOL_TARGET_KEY,))
             if record.success:
-                out[record.episode_index] = (arrays["action_delta_joints"], arrays["action_gripper_close"])
+                out[record.episode_index] = episode_chunks(space, record, arrays, chunk_size)
     if not out:
         raise InputError(f"no successful episodes under {shard_dir}")
     return out
@@ -54,7 +57,7 @@ class RecordedActionsPolicy(nn.Module):
     ) -> None:
         super().__init__()
         self.episodes, self.normalizer = episodes, normalizer
-        self.space = ActionSpace(chunk_size=chunk_size)
+        self.space = ActionSpace(action_dim=normalizer.motion_dim + 1, chunk_size=chunk_size)
         self.execute_steps = execute_steps
         self._current: tuple[np.ndarray, np.ndarray] | None = None
         self._t = 0
@@ -68,9 +71,11 @@ class RecordedActionsPolicy(nn.Module):
     def predict_actions(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         if self._current is None:
             raise RuntimeError("start_episode(index) must be called before predict_actions")
-        deltas, close = self._current
-        t = min(self._t, len(close))  # past the end: the hold action
-        joints, grip = action_chunk(deltas, close, t, self.space.chunk_size)
+        motion, close = self._current
+        if self._t < len(close):
+            chunk_motion, chunk_close = motion[self._t], close[self._t]
+        else:  # past the end: hold still, the last gripper command
+            chunk_motion, chunk_close = np.zeros_like(motion[-1]), np.full(len(close[-1]), close[-1][-1])
         self._t += self.execute_steps
-        chunk = torch.from_numpy(self.normalizer.actions(joints, grip))
+        chunk = torch.from_numpy(self.normalizer.actions(chunk_motion, chunk_close))
         return chunk.unsqueeze(0).expand(batch["state"].shape[0], -1, -1)

@@ -18,7 +18,7 @@ from dataengine.train.models.qformer import QueryTransformer
 
 @dataclass(frozen=True)
 class ActionSpace:
-    action_dim: int = 8  # 7 delta joints + 1 binary gripper
+    action_dim: int = 8  # motion (7 joint deltas, or 6 for ee_relative) + 1 binary gripper
     state_dim: int = 8  # 7 joints + gripper opening
     chunk_size: int = 16
 
@@ -82,9 +82,11 @@ class DualSystemPolicy(nn.Module):
 
 def action_space(data_cfg) -> ActionSpace:
     """The action space of a recipe's data section (the state vector's size follows `data.state`)."""
+    from dataengine.train.actions import motion_dim
     from dataengine.train.observations import STATE_DIMS
 
-    return ActionSpace(chunk_size=data_cfg.chunk_size, state_dim=STATE_DIMS[data_cfg.state])
+    action_dim = motion_dim(data_cfg.actions) + 1
+    return ActionSpace(action_dim=action_dim, chunk_size=data_cfg.chunk_size, state_dim=STATE_DIMS[data_cfg.state])
 
 
 def build_policy(model_cfg, space: ActionSpace, image_size: int):
