@@ -51,7 +51,11 @@ def replay(demos, space: str, execute_steps: int, swap: bool = False) -> dict:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("space,execute_steps", [("joint_delta", 8), ("joint_delta", 16), ("ee_relative", 8)])
+@pytest.mark.parametrize(
+    "space,execute_steps",
+    [("joint_delta", 8), ("joint_delta", 16), ("ee_relative", 8), ("ee_relative", 16), ("joint_relative", 8),
+     ("joint_absolute", 8)],
+)  # fmt: skip
 def test_recorded_actions_replayed_through_the_evaluation_succeed(demos, space, execute_steps):
     metrics = replay(demos, space, execute_steps)
     assert metrics["sim_episodes"] == 2
@@ -59,7 +63,7 @@ def test_recorded_actions_replayed_through_the_evaluation_succeed(demos, space, 
     assert metrics["sim_lift_rate"] == 1.0
 
 
-@pytest.mark.parametrize("space", ["joint_delta", "ee_relative"])
+@pytest.mark.parametrize("space", ["joint_delta", "ee_relative", "joint_relative"])
 def test_recorded_actions_on_the_wrong_layout_fail(demos, space):
     metrics = replay(demos, space, 8, swap=True)
     assert metrics["sim_success_rate"] == 0.0, metrics

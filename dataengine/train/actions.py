@@ -6,6 +6,10 @@ targets in the simulator. Both directions live here, so training and closed-loop
   rotation offset as a rotation vector (3, rad; R_target = exp(r) R_t). Executed by solving IK for each target from
   the measured pose at t (seeded with the previous solution). Errors do not accumulate within a chunk, and an
   object seen 2 cm to the left asks for a 2 cm move, whatever the arm's posture.
+- `joint_relative` (8 = 7 + gripper): entry k is the expert's joint target of step t + k minus the joints measured
+  at t; executed as the joints at t + entry (no IK; errors do not accumulate, but a 2 cm move is a posture-dependent
+  joint offset).
+- `joint_absolute` (8): entry k is the expert's joint target of step t + k, executed as is.
 - `joint_delta` (8 = 7 + gripper): entry k is the expert's joint target of step t + k minus the joints measured at
   step t + k; executed as measured joints + delta at every step (errors of a chunk add up).
 
@@ -19,8 +23,8 @@ import numpy as np
 
 from dataengine.errors import InputError
 
-ACTION_SPACES = ("joint_delta", "ee_relative")
-MOTION_DIMS = {"joint_delta": 7, "ee_relative": 6}
+ACTION_SPACES = ("ee_relative", "joint_relative", "joint_absolute", "joint_delta")
+MOTION_DIMS = {"ee_relative": 6, "joint_relative": 7, "joint_absolute": 7, "joint_delta": 7}
 MAX_CHUNK = 32  # longest chunk the normalization statistics cover
 TOOL_TARGET_KEY = "action_tool_target"  # (T, 7) the expert's tool target per step: world position + quaternion wxyz
 
@@ -70,18 +74,28 @@ def joint_delta_chunks(delta_joints: np.ndarray, chunk: int) -> np.ndarray:
     return padded[index]
 
 
+def _held_index(steps: int, chunk: int) -> np.ndarray:
+    return np.minimum(np.arange(steps)[:, None] + np.arange(chunk)[None, :], steps - 1)
+
+
+def joint_relative_chunks(targets: np.ndarray, joints: np.ndarray, chunk: int) -> np.ndarray:
+    """(T, chunk, 7): joint targets of t..t+chunk-1 (the last held) minus the joints measured at t."""
+    targets = np.asarray(targets, dtype=np.float64)
+    return targets[_held_index(len(targets), chunk)] - np.asarray(joints, dtype=np.float64)[:, None, :]
+
+
 def gripper_chunks(close: np.ndarray, chunk: int) -> np.ndarray:
     """(T, chunk) close commands, the last one held past the end."""
-    steps = len(close)
-    index = np.minimum(np.arange(steps)[:, None] + np.arange(chunk)[None, :], steps - 1)
-    return np.asarray(close, dtype=np.float64)[index]
+    return np.asarray(close, dtype=np.float64)[_held_index(len(close), chunk)]
 
 
 def required_arrays(space: str) -> tuple[str, ...]:
     """Arrays an action space reads (its tool targets are checked by `episode_chunks`, with a clear message)."""
     if space == "ee_relative":
         return ("ee_pose", "action_gripper_close")
-    return ("action_delta_joints", "action_gripper_close")
+    if space == "joint_delta":
+        return ("action_delta_joints", "action_gripper_close")
+    return ("action_joints", "state_joints", "action_gripper_close")
 
 
 def episode_chunks(space: str, record, arrays: dict[str, np.ndarray], chunk: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +108,11 @@ def episode_chunks(space: str, record, arrays: dict[str, np.ndarray], chunk: int
                 "or train with data.actions: joint_delta"
             )
         motion = ee_relative_chunks(arrays[TOOL_TARGET_KEY], arrays["ee_pose"], record.layout, chunk)
+    elif space == "joint_relative":
+        motion = joint_relative_chunks(arrays["action_joints"], arrays["state_joints"], chunk)
+    elif space == "joint_absolute":
+        targets = arrays["action_joints"]
+        motion = targets[_held_index(len(targets), chunk)]
     else:
         motion = joint_delta_chunks(arrays["action_delta_joints"], chunk)
     return motion, gripper_chunks(arrays["action_gripper_close"], chunk)
@@ -108,6 +127,10 @@ class ChunkExecutor:
         self._joints: list[np.ndarray] | None = None
         if space == "ee_relative":
             self._joints = self._solve(layout)
+        elif space == "joint_relative":
+            self._joints = list(backend.robot().arm_qpos_rad + self.motion)
+        elif space == "joint_absolute":
+            self._joints = list(self.motion)
 
     def _solve(self, layout) -> list[np.ndarray]:
         from scipy.spatial.transform import Rotation

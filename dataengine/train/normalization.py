@@ -24,7 +24,13 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.records.episode import EpisodeRecord
-from dataengine.train.actions import MAX_CHUNK, TOOL_TARGET_KEY, ee_relative_chunks, motion_dim
+from dataengine.train.actions import (
+    MAX_CHUNK,
+    TOOL_TARGET_KEY,
+    ee_relative_chunks,
+    joint_relative_chunks,
+    motion_dim,
+)
 from dataengine.train.observations import STATE_ARRAY_KEYS, STATE_KINDS, episode_states
 from dataengine.train.shard_index import ShardEntry, ShardReader
 
@@ -33,6 +39,14 @@ log = logging.getLogger(__name__)
 STATS_NAME = "norm_stats.json"
 STATS_SCHEMA = "norm_stats/v2"  # v2: state kinds, ee_relative chunks, steps of unrendered episodes
 EE_RELATIVE_KEY = "action/ee_relative"  # (MAX_CHUNK x 6) per chunk position and dimension
+JOINT_RELATIVE_KEY = "action/joint_relative"  # (MAX_CHUNK x 7)
+CHUNK_KEYS = (EE_RELATIVE_KEY, JOINT_RELATIVE_KEY)
+MOTION_KEYS = {
+    "ee_relative": EE_RELATIVE_KEY,
+    "joint_relative": JOINT_RELATIVE_KEY,
+    "joint_absolute": "action_joints",
+    "joint_delta": "action_delta_joints",
+}
 ACTION_KEYS = ("action_delta_joints", "action_gripper_close")  # 7 + 1
 STATE_KEYS = ("state_joints", "state_gripper_opening")  # 7 + 1
 GRIPPER_TARGET_KEY = "action_gripper_opening"
@@ -106,10 +120,12 @@ def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
     """One pass over every successful episode (rendered or not): statistics of the action and state arrays and of
     every state kind's vectors, and the steps of every episode. `keep(shard name, index)` limits the episodes."""
     reader = ShardReader(entries)
-    keys = tuple(dict.fromkeys((*ACTION_KEYS, *STATE_KEYS, GRIPPER_TARGET_KEY, *STATE_ARRAY_KEYS)))
-    columns = {k: _Accumulator() for k in (*ACTION_KEYS, *STATE_KEYS, GRIPPER_TARGET_KEY)}
+    plain = (*ACTION_KEYS, "action_joints", *STATE_KEYS, GRIPPER_TARGET_KEY)
+    keys = tuple(dict.fromkeys((*plain, *STATE_ARRAY_KEYS)))
+    columns = {k: _Accumulator() for k in plain}
     columns.update({f"state/{kind}": _Accumulator() for kind in STATE_KINDS})
-    chunks = _Accumulator(max_rows=100_000)
+    columns[JOINT_RELATIVE_KEY] = _Accumulator(max_rows=100_000)  # wide rows: fewer of them
+    ee_chunks = _Accumulator(max_rows=100_000)
     steps: dict[str, list[int]] = {}
     episodes = rendered = 0
     try:
@@ -130,8 +146,12 @@ def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
                         columns[k].add(v)
                 for kind in STATE_KINDS:
                     columns[f"state/{kind}"].add(episode_states(kind, record, arrays))
+                columns[JOINT_RELATIVE_KEY].add(
+                    joint_relative_chunks(arrays["action_joints"], arrays["state_joints"], MAX_CHUNK)
+                )
                 if TOOL_TARGET_KEY in arrays:
-                    chunks.add(ee_relative_chunks(arrays[TOOL_TARGET_KEY], arrays["ee_pose"], record.layout, MAX_CHUNK))
+                    layout = record.layout
+                    ee_chunks.add(ee_relative_chunks(arrays[TOOL_TARGET_KEY], arrays["ee_pose"], layout, MAX_CHUNK))
     finally:
         reader.close()
     if episodes == 0:
@@ -144,7 +164,7 @@ def compute_stats(entries: list[ShardEntry], keep=None) -> dict:
         "steps_total": int(sum(map(sum, steps.values()))),
         "arrays": {
             **{k: acc.summary() for k, acc in columns.items()},
-            **({EE_RELATIVE_KEY: chunks.summary()} if chunks.n else {}),
+            **({EE_RELATIVE_KEY: ee_chunks.summary()} if ee_chunks.n else {}),
         },
         "steps": steps,
     }
@@ -241,7 +261,7 @@ class Normalizer:
 
     def _stat(self, key: str, name: str, rows: int | None) -> np.ndarray:
         value = np.asarray(self.stats["arrays"][key][name], dtype=np.float64)
-        if key == EE_RELATIVE_KEY:  # per chunk position: (MAX_CHUNK, 6), the first `rows` used
+        if key in CHUNK_KEYS:  # per chunk position: (MAX_CHUNK, D), the first `rows` used
             value = value.reshape(MAX_CHUNK, -1)[:rows]
         return value
 
@@ -252,7 +272,7 @@ class Normalizer:
     def _to_unit(self, x: np.ndarray, key: str, mode: str) -> np.ndarray:
         if mode == "none":
             return x
-        rows = len(x) if key == EE_RELATIVE_KEY else None
+        rows = len(x) if key in CHUNK_KEYS else None
         if mode == "standard":
             mean, std = self._stat(key, "mean", rows), self._stat(key, "std", rows)
             return (x - mean) / np.maximum(std, 1e-6)
@@ -263,7 +283,7 @@ class Normalizer:
     def _from_unit(self, y: np.ndarray, key: str, mode: str) -> np.ndarray:
         if mode == "none":
             return y
-        rows = len(y) if key == EE_RELATIVE_KEY else None
+        rows = len(y) if key in CHUNK_KEYS else None
         if mode == "standard":
             mean, std = self._stat(key, "mean", rows), self._stat(key, "std", rows)
             return y * np.maximum(std, 1e-6) + mean
@@ -272,7 +292,7 @@ class Normalizer:
 
     @property
     def _motion_key(self) -> str:
-        return EE_RELATIVE_KEY if self.action_space == "ee_relative" else "action_delta_joints"
+        return MOTION_KEYS[self.action_space]
 
     def _gripper_threshold(self) -> float:
         g = self.stats["arrays"]["action_gripper_close"]

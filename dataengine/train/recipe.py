@@ -41,7 +41,7 @@ class DataConfig(_Strict):
     cameras: list[str] | None = Field(
         default=None, description="episode cameras the policy sees, in order (None: [camera]; [] for state policies)"
     )
-    actions: Literal["joint_delta", "ee_relative"] = Field(
+    actions: Literal["ee_relative", "joint_relative", "joint_absolute", "joint_delta"] = Field(
         default="joint_delta",
         description="action space (dataengine.train.actions): ee_relative = tool targets relative to the tool pose",
     )
