@@ -17,10 +17,11 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from dataengine import __version__
+from dataengine.converters.files import DEFAULT_MAX_ANNOTATION_MB, DEFAULT_MAX_IMAGE_MB, InputLimits
 from dataengine.corpus.recipe import InputSpec, LoadedRecipe, defining_file, loc_text
 from dataengine.errors import RecipeError
 from dataengine.images import IMAGE_EXTS
@@ -243,6 +244,10 @@ def _converted(
 ) -> ResolvedInput | None:
     """Convert into `<cache>/convert/<label>-<key>/` unless a finished conversion with that key is there."""
     options = {"split_by": spec.split_by, "limit": spec.limit, "keep_text_only": spec.keep_text_only}
+    limits = InputLimits(spec.follow_symlinks, spec.max_image_mb or DEFAULT_MAX_IMAGE_MB,
+                         spec.max_annotation_mb or DEFAULT_MAX_ANNOTATION_MB)  # fmt: skip
+    if limits != InputLimits():
+        options["limits"] = asdict(limits)  # in the cache key only when set, so existing caches stay valid
     identity = {"converter": converter, "options": options, "inputs": _without_paths(fp_in), "engine": __version__}
     key = _key(identity)
     out = cache_dir / "convert" / f"{_safe(label)}-{key}"
@@ -266,6 +271,7 @@ def _converted(
         ray_address=run.ray_address,
         resume=out.exists(),
         keep_text_only=spec.keep_text_only,
+        limits=limits,
         show_progress=run.show_progress,
     )
     atomic_write_text(done, json.dumps({"identity": identity, "report": report}, sort_keys=True, default=str))

@@ -42,6 +42,9 @@ class InputSpec(_Strict):
     split_by: str | None = Field(default=None, description="refcoco* split scheme: unc, umd or google")
     limit: int | None = Field(default=None, gt=0, description="convert at most this many records (trial runs)")
     keep_text_only: bool = False
+    follow_symlinks: bool = Field(default=False, description="read files symlinks lead to outside input / images")
+    max_image_mb: float | None = Field(default=None, gt=0, description="the converter's --max-image-mb")
+    max_annotation_mb: float | None = Field(default=None, gt=0, description="the converter's --max-annotation-mb")
     shards: str | None = Field(default=None, description="a directory of converted grounding/v1 shards")
     fixture: str | None = Field(default=None, description="a fixture the engine builds itself, then converts")
     fixture_options: dict[str, Any] = Field(default_factory=dict)
@@ -49,7 +52,18 @@ class InputSpec(_Strict):
     @model_validator(mode="after")
     def _one_kind(self) -> InputSpec:
         if self.shards is not None:
-            extra = [k for k in ("converter", "fixture", "input", "images", "split_by", "limit") if getattr(self, k)]
+            names = (
+                "converter",
+                "fixture",
+                "input",
+                "images",
+                "split_by",
+                "limit",
+                "follow_symlinks",
+                "max_image_mb",
+                "max_annotation_mb",
+            )
+            extra = [k for k in names if getattr(self, k)]
             if extra:
                 raise ValueError(f"a shards input takes no {extra}: the shards are already converted")
         elif self.fixture is not None:

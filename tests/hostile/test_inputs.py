@@ -189,3 +189,15 @@ def test_nan_in_an_annotation_file_quarantines_that_record_only(tmp_path):
     assert report["written_samples"] > 0
     bad = [q for q in quarantine_lines(tmp_path / "out") if q["reason"] in ("schema_violation", "bad_box")]
     assert bad, quarantine_lines(tmp_path / "out")
+
+
+def test_recipe_inputs_carry_the_same_bounds(robopoint, tmp_path):
+    from dataengine.corpus.build import build_corpus
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        f'name: r\nversion: "1"\nseed: 0\nsources:\n  - name: rp\n    from: {{converter: robopoint, '
+        f"input: {robopoint.input_path}, images: {robopoint.images_dir}, max_annotation_mb: 0.0001}}\n"
+    )
+    with pytest.raises(InputError, match="--max-annotation-mb"):
+        build_corpus(recipe, tmp_path / "out", workers=0, show_progress=False)

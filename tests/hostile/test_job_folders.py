@@ -198,3 +198,36 @@ def test_completion_marker_is_written_last_for_every_job(refer, tmp_path):
     newest_other = max(p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p != marker)
     assert marker.stat().st_mtime_ns >= newest_other
     assert json.loads(marker.read_text())["job"] == "convert refcoco"
+
+
+def test_kill_9_half_way_then_every_reader_refuses_until_resumed(tmp_path):
+    """The finding itself, with a real SIGKILL: a simulator job killed after the first of its two chunks."""
+    pytest.importorskip("mujoco")
+    import signal
+
+    out = tmp_path / "sim"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "400"}
+    generate = [sys.executable, "-m", "dataengine.cli.app", "sim", "generate",
+                str(REPO / "recipes" / "sim" / "pick_place_demo.yaml"), "--out", str(out), "--no-render",
+                "--workers", "0"]  # fmt: skip
+    proc = subprocess.Popen(generate, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while not list((out / "_state" / "done").glob("*.json")):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read().decode()[-2000:]
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list(out.glob("episodes-*.tar")) and not (out / "_state" / "complete.json").exists()
+    readers = [
+        ["export", "lerobot", str(out), "--out", str(tmp_path / "lerobot")],
+        ["sim", "to-grounding", str(out), "--out", str(tmp_path / "grounding"), "--workers", "0"],
+    ]
+    for args in readers:
+        result = subprocess.run([sys.executable, "-m", "dataengine.cli.app", *args], env=env, capture_output=True,
+                                text=True, timeout=240)  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert "unfinished 'sim generate pick_place_demo' job (1 of 2 tasks done)" in result.stderr
+        assert "--resume" in result.stderr and "Traceback" not in result.stderr
+    finished = subprocess.run([*generate, "--resume"], env=env, capture_output=True, text=True, timeout=240)
+    assert finished.returncode == 0, finished.stderr
+    assert (out / "_state" / "complete.json").is_file()
