@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 EPISODE_MEMBER = "episode.json"
 RECIPE_FILE = "recipe.resolved.json"
 STATS_FILE = "sim_stats.json"
-OWNER_FILE = "rewrite.json"
 REPORT_FILE = "rewrite_report.json"
 STAGING_DIR = Path("_state") / "rewrite_tmp"
 BATCH_STATE_FILE = Path("_state") / "rewrite_batch.json"
@@ -144,16 +143,30 @@ def rewrite_episode_shards(
     *,
     on_shard: Callable[[Path], None] | None = None,
 ) -> dict[str, Any]:
-    """Rewrite every episode's instructions; returns the report (also written to `OUT/rewrite_report.json`)."""
+    """Rewrite every episode's instructions; returns the report (also written to `OUT/rewrite_report.json`).
+    The folder written is locked for the run; a separate `out_dir` is a job folder of its own (`_state/job.json`
+    first, `_state/complete.json` last), so readers refuse it until the rewrite has finished."""
+    from dataengine.runtime.jobs import JobState, job_lock, mark_complete
+
     src = Path(src_dir)
     out = Path(out_dir) if out_dir is not None else src
     if not src.is_dir():
         raise InputError(f"{src} is not a directory; expected an episode shard set (dataengine sim generate)")
-    if out.resolve() != src.resolve():
-        owned = out / "_state" / OWNER_FILE  # marks a folder a rewrite writes into (a rerun may continue it)
-        if out.is_dir() and any(out.iterdir()) and not owned.is_file():
+    if out.resolve() == src.resolve():
+        with job_lock(src, "rewrite"):
+            return _rewrite(src, src, rewriter, on_shard)
+    state = JobState(out)
+    with job_lock(out, "rewrite"):
+        previous = json.loads(state.job_file.read_text(encoding="utf-8")) if state.job_file.is_file() else {}
+        if out.is_dir() and any(p.name != "_state" for p in out.iterdir()) and previous.get("job") != "rewrite":
             raise JobStateError(f"{out} is not empty and holds no rewrite; choose an empty output directory")
-        _atomic_write(owned, json.dumps({"source": str(src.resolve())}) + "\n")
+        state.record("rewrite", [p.name for p in list_shards(src)])
+        report = _rewrite(src, out, rewriter, on_shard)
+        mark_complete(out)
+    return report
+
+
+def _rewrite(src: Path, out: Path, rewriter: Rewriter, on_shard: Callable[[Path], None] | None) -> dict[str, Any]:
     shards = list_shards(src)
     if not shards:
         raise InputError(f"{src} holds no .tar shards; expected an episode shard set (dataengine sim generate)")

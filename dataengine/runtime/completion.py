@@ -56,7 +56,7 @@ class UnfinishedJob:
 def resume_command(command: str) -> str:
     """The command line that finishes an interrupted job started by `command`."""
     words = command.split()
-    if "--resume" in words or (len(words) > 1 and words[1] == "demo"):  # the demo resumes on a plain rerun
+    if "--resume" in words or (len(words) > 1 and words[1] in ("demo", "rewrite")):  # these resume on a rerun
         return command
     return command + " --resume"
 

@@ -182,6 +182,13 @@ class JobState:
         self.done_dir.mkdir(parents=True, exist_ok=True)
         self.parts_dir.mkdir(parents=True, exist_ok=True)
 
+    def record(self, job_name: str, task_ids: Sequence[str]) -> None:
+        """Mark the folder as being written by a job that is not a `run_tasks` list (e.g. `rewrite --out`): its
+        job file now, `mark_complete` at its end; readers refuse the folder in between."""
+        info = {"job": job_name, "fingerprint": None, "tasks": list(task_ids), "command": _command}
+        atomic_write_text(self.job_file, json.dumps(info, indent=1))
+        (self.state_dir / COMPLETE_FILE).unlink(missing_ok=True)
+
     def marker(self, task_id: str) -> Path:
         return self.done_dir / f"{task_id}.json"
 

@@ -54,13 +54,18 @@ def test_a_wrong_reply_is_replaced_and_recorded(server, make_rewriter, behaviour
     }
 
 
-def test_when_every_request_fails_nothing_claims_openai(server, make_rewriter, tmp_path, capsys):  # noqa: F811
+@pytest.fixture(scope="module")
+def episodes(tmp_path_factory):
+    from tests.fixtures.episode_shards import build_episode_shards
+
+    return build_episode_shards(tmp_path_factory.mktemp("sim") / "episodes", episodes=2, per_shard=1)  # ~10 s
+
+
+def test_when_every_request_fails_nothing_claims_openai(episodes, server, make_rewriter, tmp_path, capsys):  # noqa: F811
     from dataengine.cli.rewrite_cmds import print_report
     from dataengine.rewrite.episodes import rewrite_episode_shards
     from dataengine.shards import iter_samples, list_shards
-    from tests.fixtures.episode_shards import build_episode_shards
 
-    episodes = build_episode_shards(tmp_path / "episodes", episodes=2, per_shard=2)  # physics only: ~10 s
     server.push(*[("status", 503, {"retry-after-ms": "1"})] * 40)
     rewriter = make_rewriter(mode="per-episode", max_retries=0)
     report = rewrite_episode_shards(episodes, tmp_path / "out", rewriter)
@@ -75,3 +80,20 @@ def test_when_every_request_fails_nothing_claims_openai(server, make_rewriter, t
     out = " ".join(capsys.readouterr().out.split())
     assert "with openai" not in out and "asked openai (gpt-4o-mini, per-episode), rewrites written by offline 6" in out
     assert "request_failed_server_error 6" in out
+
+
+def test_a_rewrite_killed_half_way_is_refused_until_rerun(episodes, tmp_path):
+    from dataengine.rewrite import get_rewriter
+    from dataengine.rewrite.episodes import rewrite_episode_shards
+    from dataengine.runtime.completion import IncompleteJobError
+    from dataengine.shards import list_shards
+
+    def crash(_shard):
+        raise KeyboardInterrupt  # what Ctrl-C or a kill leaves: the first shard written, the second not
+
+    with pytest.raises(KeyboardInterrupt):
+        rewrite_episode_shards(episodes, tmp_path / "out", get_rewriter("offline"), on_shard=crash)
+    with pytest.raises(IncompleteJobError, match="unfinished 'rewrite' job"):
+        list_shards(tmp_path / "out")
+    rewrite_episode_shards(episodes, tmp_path / "out", get_rewriter("offline"))
+    assert len(list_shards(tmp_path / "out")) == 2
