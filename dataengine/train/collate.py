@@ -29,15 +29,20 @@ class Collator:
 
     def __call__(self, items: list[dict]) -> dict:
         answers = [None if self.for_generation else it.get("answer") for it in items]
+        extra = {"queries": [it["query"] for it in items]} if "query" in items[0] else {}
         batch = self.encoder.encode(
             [it.get("image") for it in items],
             [it["prompt"] for it in items],
             answers,
             for_generation=self.for_generation,
+            **extra,
         )
-        if "actions" in items[0]:
-            batch["actions"] = torch.from_numpy(np.stack([it["actions"] for it in items])).float()
-            batch["state"] = torch.from_numpy(np.stack([it["state"] for it in items])).float()
+        for key in ("actions", "state", "point_targets", "grasp_yaw", "query_points"):
+            if key in items[0]:
+                batch[key] = torch.from_numpy(np.stack([it[key] for it in items])).float()
+        for key in ("point_visible", "query_visible"):
+            if key in items[0]:
+                batch[key] = torch.from_numpy(np.stack([it[key] for it in items]))
         meta = {k: [it.get(k) for it in items] for k in META_KEYS}
         for extra in ("target", "answer", "prompt", "episode"):
             if extra in items[0]:

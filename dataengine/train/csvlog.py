@@ -72,13 +72,15 @@ class StepMeter:
         self._reset()
 
     def _reset(self) -> None:
-        self.values: dict[str, list[float]] = {"loss": [], "loss_action": [], "loss_spatial": [], "grad_norm": []}
+        self.values: dict[str, list[float]] = {
+            "loss": [], "loss_action": [], "loss_spatial": [], "loss_point": [], "grad_norm": []
+        }  # fmt: skip
         self.samples = 0
 
     def add(self, total: float, grad_norm: float, parts: dict) -> None:
         self.values["loss"].append(total)
         self.values["grad_norm"].append(grad_norm)
-        for key in ("loss_action", "loss_spatial"):
+        for key in ("loss_action", "loss_spatial", "loss_point"):
             if key in parts:
                 self.values[key].append(parts[key])
         self.samples += int(parts.get("samples", 0))
@@ -95,8 +97,9 @@ class StepMeter:
 def log_row(logger: logging.Logger, row: dict, steps: int) -> None:
     """One console line per log row."""
     logger.info(
-        "stage %d step %d/%d  loss %.4f%s%s  %.1f samples/s", row["stage"], row["stage_step"], steps, row["loss"],
+        "stage %d step %d/%d  loss %.4f%s%s%s  %.1f samples/s", row["stage"], row["stage_step"], steps, row["loss"],
         f"  action {row['loss_action']:.4f}" if "loss_action" in row else "",
         f"  spatial {row['loss_spatial']:.4f}" if "loss_spatial" in row else "",
+        f"  point {row['loss_point']:.4f}" if "loss_point" in row else "",
         row["samples_per_s"],
     )  # fmt: skip

@@ -118,6 +118,7 @@ def build_data(
             cameras=cameras,
             spatial_prompt=d.spatial_prompt,
             seed=recipe.seed,
+            point_labels=recipe.model.tiny.pointing and recipe.stage2.point_loss_weight > 0,
         )
         stream = ShardStream(entries, units, seed=recipe.seed + 1, shuffle_buffer=d.shuffle_buffer)
         actions = StreamLoader(stream, recipe.stage2.action_batch, collate, num_workers=d.num_workers)

@@ -46,7 +46,7 @@ from dataengine.train.recipe import StageConfig, TrainRecipe
 log = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = [
-    "step", "stage", "stage_step", "loss", "loss_action", "loss_spatial", "lr_backbone", "lr_heads",
+    "step", "stage", "stage_step", "loss", "loss_action", "loss_spatial", "loss_point", "lr_backbone", "lr_heads",
     "grad_norm", "samples_per_s", "elapsed_s",
 ]  # fmt: skip
 DIAG_COLUMNS = [
@@ -235,6 +235,8 @@ class Trainer:
                 board.scalars(step, {f"diag/{k}": v for k, v in diag_metrics.items()})
             weights = (1.0, 0.0) if stage == 1 else (cfg.spatial_loss_weight, cfg.action_loss_weight)
             total = weights[0] * parts.get("loss_spatial", 0.0) + weights[1] * parts.get("loss_action", 0.0)
+            if stage == 2:
+                total += cfg.point_loss_weight * parts.get("loss_point", 0.0)
             losses.append(total)
             meter.add(total, grad_norm, parts)
             if stage_step % r.log_every == 0 or stage_step == cfg.steps:
@@ -257,12 +259,17 @@ class Trainer:
         if action_batch is not None:
             gen = torch.Generator(device=self.device).manual_seed(self.recipe.seed * 1_000_003 + step)
             with self.autocast:
-                loss_a = self.policy.action_loss(to_device(action_batch, self.device), gen)
-            (cfg.action_loss_weight * loss_a).backward()
+                losses = self.policy.action_losses(to_device(action_batch, self.device), gen)
+            loss_a, loss_p = losses["action"], losses.get("point")
+            use_points = loss_p is not None and cfg.point_loss_weight > 0
+            (cfg.action_loss_weight * loss_a).backward(retain_graph=use_points)
             parts["loss_action"] = loss_a.item()
             parts["samples"] = len(action_batch["meta"]["__key__"])
             if diag is not None:
                 g_action = diag.capture()
+            if use_points:  # spatial grounding on the action frames: counted with the spatial loss
+                (cfg.point_loss_weight * loss_p).backward()
+                parts["loss_point"] = loss_p.item()
         if grounding_batch is not None:
             weight = 1.0 if stage == 1 else cfg.spatial_loss_weight
             with self.autocast:

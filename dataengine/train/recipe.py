@@ -70,6 +70,11 @@ class TinyBackbone(_Strict):
     layers: int = 4
     heads: int = 4
     max_text_len: int = 256
+    stem: Literal["patch", "conv"] = Field(default="patch", description="conv: a small CNN (needed for pointing)")
+    max_images: int = Field(default=1, ge=1, le=8, description="images (cameras) per action sample")
+    pointing: bool = Field(default=False, description="System 2 points at the instruction's objects in each frame")
+    point_channels: int = Field(default=64, ge=8)
+    token_pool: int = Field(default=1, ge=1, description="average-pool image tokens by this factor per side")
 
 
 class QwenBackbone(_Strict):
@@ -113,9 +118,11 @@ class ModelConfig(_Strict):
     qformer_queries: int = 16
     qformer_layers: int = 2
     qformer_heads: int = 4
+    expert: Literal["flow", "mlp"] = Field(default="flow", description="flow matching DiT, or a regression MLP")
     expert_dim: int = 128
     expert_layers: int = 3
     expert_heads: int = 4
+    expert_hidden: int = Field(default=512, description="width of the mlp expert")
     diffusion_repeats: int = Field(default=4, ge=1, description="upstream repeated_diffusion_steps")
     sample_steps: int = Field(default=10, ge=1, description="Euler steps when sampling actions")
     grad_decay: float = Field(default=0.5, ge=0, le=1, description="scale of action gradients entering the LM")
@@ -133,6 +140,9 @@ class StageConfig(_Strict):
     action_batch: int = Field(default=16, ge=1)
     action_loss_weight: float = Field(default=1.0, ge=0)
     spatial_loss_weight: float = Field(default=0.1, ge=0, description="ST4VLA: 0.1 (spatial:action = 1:10)")
+    point_loss_weight: float = Field(
+        default=0.0, ge=0, description="pointing loss on the action frames' 2-D labels (a pointing backbone)"
+    )
     lr_backbone: float = Field(default=1e-5, gt=0)
     lr_heads: float = Field(default=1e-4, gt=0)
     min_lr_ratio: float = Field(default=0.01, ge=0, le=1)

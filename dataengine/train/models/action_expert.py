@@ -1,4 +1,5 @@
-"""The action expert: a small diffusion transformer trained by flow matching over action chunks.
+"""The action expert (System 1): a small diffusion transformer trained by flow matching over action chunks, or a
+regression MLP (`RegressionActionExpert`).
 
 Tokens are [condition tokens (the querying transformer's output), one state token, one token per chunk step]; the
 flow time modulates every block (adaLN-zero). Training: x_t = t * a + (1 - t) * noise with t ~ U(0, 1), target
@@ -76,3 +77,44 @@ class FlowMatchingActionExpert(nn.Module):
             t = torch.full((shape[0],), i * dt, device=cond.device, dtype=cond.dtype)
             x = x + dt * self.velocity(x, t, cond, state)
         return x
+
+
+class RegressionActionExpert(nn.Module):
+    """The fast alternative (`model.expert: mlp`): an MLP from [condition tokens, state] straight to the chunk,
+    trained by regression (mean squared error on the motion, logistic loss on the gripper command). The scripted
+    expert is deterministic, so a chunk has one right answer and one forward pass predicts it."""
+
+    def __init__(
+        self,
+        cond_dim: int,
+        num_cond: int,
+        action_dim: int,
+        state_dim: int,
+        chunk_size: int,
+        hidden: int = 512,
+        layers: int = 2,
+        gripper_weight: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.action_dim, self.chunk_size, self.gripper_weight = action_dim, chunk_size, gripper_weight
+        width, blocks = cond_dim * num_cond + state_dim, []
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.GELU()]
+            width = hidden
+        self.body = nn.Sequential(*blocks)
+        self.out = nn.Linear(width, chunk_size * action_dim)
+
+    def forward(self, cond: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([cond.flatten(1), state], dim=1)
+        return self.out(self.body(x)).view(-1, self.chunk_size, self.action_dim)
+
+    def loss(self, cond, state, actions, repeats: int = 1, generator=None) -> torch.Tensor:
+        out = self(cond, state)
+        motion = F.mse_loss(out[..., :-1], actions[..., :-1])
+        gripper = F.binary_cross_entropy_with_logits(out[..., -1], (actions[..., -1] > 0).float())
+        return motion + self.gripper_weight * gripper
+
+    @torch.no_grad()
+    def sample(self, cond, state, steps: int = 1, generator=None) -> torch.Tensor:
+        out = self(cond, state)
+        return torch.cat([out[..., :-1], torch.where(out[..., -1:] > 0, 1.0, -1.0)], dim=-1)

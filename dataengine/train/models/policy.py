@@ -1,8 +1,12 @@
 """The dual-system policy: a vision-language backbone (System 2) + querying transformer + action expert (System 1).
 
-`spatial_loss` is the backbone's next-token loss on grounding answers; `action_loss` runs the backbone on the frame
-and the (spatially prompted) instruction, lets the queries read its hidden states through the gradient decay, and
-trains the action expert by flow matching. `backbone_parameters()` are the parameters both losses share.
+`spatial_loss` is the backbone's next-token loss on grounding answers; `action_losses` runs the backbone on the
+frames and the (spatially prompted) instruction, lets the queries read its hidden states through the gradient
+decay, and trains the action expert (flow matching, or regression with `model.expert: mlp`). With a pointing
+backbone (`tiny.pointing`), System 2 also says where the instruction's objects are in every frame: the action
+expert reads those points as one more condition token (through the same gradient decay), and `action_losses`
+adds the pointing loss against the episodes' per-frame 2-D labels (spatial-grounding co-training).
+`backbone_parameters()` are the parameters the action and spatial losses share.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from dataengine.train.models.action_expert import FlowMatchingActionExpert
-from dataengine.train.models.qformer import QueryTransformer
+import torch.nn.functional as F
+
+from dataengine.train.models.action_expert import FlowMatchingActionExpert, RegressionActionExpert
+from dataengine.train.models.qformer import QueryTransformer, grad_decay
 
 
 @dataclass(frozen=True)
@@ -38,21 +44,35 @@ class DualSystemPolicy(nn.Module):
             layers=model_cfg.qformer_layers,
             heads=model_cfg.qformer_heads,
         )
-        self.expert = FlowMatchingActionExpert(
-            model_cfg.qformer_dim,
-            space.action_dim,
-            space.state_dim,
-            space.chunk_size,
-            dim=model_cfg.expert_dim,
-            layers=model_cfg.expert_layers,
-            heads=model_cfg.expert_heads,
-        )
+        self.point_proj = None
+        tokens = model_cfg.qformer_queries
+        if getattr(backbone, "pointing", None) is not None:
+            cfg = backbone.cfg
+            width = cfg.max_images * (2 * 5 + cfg.point_channels)  # images x (roles x (point, visible, yaw), pooled)
+            self.point_proj = nn.Sequential(nn.LayerNorm(width), nn.Linear(width, model_cfg.qformer_dim))
+            tokens += 1
+        if model_cfg.expert == "mlp":
+            self.expert = RegressionActionExpert(
+                model_cfg.qformer_dim, tokens, space.action_dim, space.state_dim, space.chunk_size,
+                hidden=model_cfg.expert_hidden, layers=model_cfg.expert_layers,
+            )  # fmt: skip
+        else:
+            self.expert = FlowMatchingActionExpert(
+                model_cfg.qformer_dim,
+                space.action_dim,
+                space.state_dim,
+                space.chunk_size,
+                dim=model_cfg.expert_dim,
+                layers=model_cfg.expert_layers,
+                heads=model_cfg.expert_heads,
+            )
 
     def backbone_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.backbone.parameters() if p.requires_grad]
 
     def head_parameters(self) -> list[nn.Parameter]:
-        return [p for m in (self.qformer, self.expert) for p in m.parameters() if p.requires_grad]
+        heads = [m for m in (self.qformer, self.expert, self.point_proj) if m is not None]
+        return [p for m in heads for p in m.parameters() if p.requires_grad]
 
     def spatial_loss(self, batch: dict) -> torch.Tensor:
         out = self.backbone(batch, with_lm_loss=True)
@@ -60,24 +80,63 @@ class DualSystemPolicy(nn.Module):
             raise ValueError("the grounding batch has no labels")
         return out.lm_loss
 
-    def conditioning(self, batch: dict) -> torch.Tensor:
-        """Query tokens (B, Q, D) from the backbone's hidden states; gradients into the backbone are decayed."""
+    def conditioning(self, batch: dict):
+        """(condition tokens (B, Q [+ 1], D), the backbone's output). Query tokens read the backbone's hidden
+        states; with pointing, one more token carries the points. Gradients from the action expert into the
+        backbone are decayed."""
         out = self.backbone(batch, with_lm_loss=False)
-        return self.qformer(out.hidden, out.mask, self.grad_decay)
+        cond = self.qformer(out.hidden, out.mask, self.grad_decay)
+        if self.point_proj is not None and out.pointing is not None:
+            points = grad_decay(out.pointing.features(), self.grad_decay)
+            cond = torch.cat([cond, self.point_proj(points).unsqueeze(1)], dim=1)
+        return cond, out
+
+    def action_losses(self, batch: dict, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """{"action": the action expert's loss, "point": the pointing loss (when the model points and the batch has
+        point labels)}."""
+        cond, out = self.conditioning(batch)
+        losses = {"action": self.expert.loss(cond, batch["state"], batch["actions"], self.repeats, generator)}
+        if out.pointing is not None and "point_targets" in batch:
+            pointing = out.pointing
+            losses["point"] = point_loss(pointing, batch["point_targets"], batch["point_visible"], batch["grasp_yaw"])
+            if "query_ids" in batch:  # one more object per sample, named by its own phrase
+                query = self.backbone.point(out.images, batch["query_ids"], batch["query_mask"])
+                losses["point"] = losses["point"] + point_loss(
+                    query, batch["query_points"][:, :, None], batch["query_visible"][:, :, None], None
+                )
+        return losses
 
     def action_loss(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
-        cond = self.conditioning(batch)
-        return self.expert.loss(cond, batch["state"], batch["actions"], self.repeats, generator)
+        return self.action_losses(batch, generator)["action"]
 
     @torch.no_grad()
     def predict_actions(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
         """Normalized action chunks (B, chunk, action_dim)."""
-        cond = self.conditioning(batch)
+        cond, _ = self.conditioning(batch)
         return self.expert.sample(cond, batch["state"], steps=self.sample_steps, generator=generator)
 
     @torch.no_grad()
     def generate(self, batch: dict, max_new_tokens: int = 48) -> list[str]:
         return self.backbone.generate(batch, max_new_tokens=max_new_tokens)
+
+
+def point_loss(pointing, targets: torch.Tensor, visible: torch.Tensor, grasp_yaw: torch.Tensor | None) -> torch.Tensor:
+    """Pointing loss of the first R roles of `pointing` against targets (B, N, R, 2) in [-1, 1] and visibility
+    (B, N, R): cross-entropy of the heatmap at the label's cell plus the soft-argmax point's L1 distance, where
+    visible; logistic loss on visibility everywhere; with `grasp_yaw` (B, 2), the pick role's yaw everywhere."""
+    r = targets.shape[2]
+    logits, points = pointing.logits[:, :, :r], pointing.points[:, :, :r]
+    h, w = logits.shape[-2:]
+    col = ((targets[..., 0] + 1) / 2 * w).clamp(0, w - 1e-3).long()
+    row = ((targets[..., 1] + 1) / 2 * h).clamp(0, h - 1e-3).long()
+    ce = F.cross_entropy(logits.flatten(0, 2).flatten(1), (row * w + col).flatten(), reduction="none")
+    l1 = (points - targets).abs().sum(-1).flatten()
+    weight = visible.float().flatten()
+    loss = ((0.1 * ce + 10.0 * l1) * weight).sum() / weight.sum().clamp(min=1.0)
+    loss = loss + F.binary_cross_entropy_with_logits(pointing.visible[:, :, :r], visible.float())
+    if grasp_yaw is not None:
+        loss = loss + F.mse_loss(pointing.yaw[:, :, 0], grasp_yaw[:, None, :].expand_as(pointing.yaw[:, :, 0]))
+    return loss
 
 
 def action_space(data_cfg) -> ActionSpace:
@@ -108,6 +167,11 @@ def build_policy(model_cfg, space: ActionSpace, image_size: int):
                 heads=t.heads,
                 max_text_len=t.max_text_len,
                 qformer_layer=model_cfg.qformer_layer,
+                stem=t.stem,
+                max_images=t.max_images,
+                pointing=t.pointing,
+                point_channels=t.point_channels,
+                token_pool=t.token_pool,
             )
         )
         encoder = backbone.make_encoder()

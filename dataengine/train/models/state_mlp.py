@@ -21,7 +21,7 @@ class StateEncoder:
     def prepare_image(self, image):
         return image
 
-    def encode(self, images, prompts, answers, *, for_generation: bool = False) -> dict:
+    def encode(self, images, prompts, answers, *, for_generation: bool = False, **_) -> dict:
         return {}
 
 
@@ -50,6 +50,9 @@ class StateMLPPolicy(nn.Module):
         joints = F.mse_loss(out[..., :-1], target[..., :-1])
         gripper = F.binary_cross_entropy_with_logits(out[..., -1], (target[..., -1] > 0).float())
         return joints + self.gripper_weight * gripper
+
+    def action_losses(self, batch: dict, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        return {"action": self.action_loss(batch, generator)}
 
     @torch.no_grad()
     def predict_actions(self, batch: dict, generator: torch.Generator | None = None) -> torch.Tensor:
