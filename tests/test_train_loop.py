@@ -83,7 +83,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(data_root, tmp_path, m
     full = straight.run()
     crashing = Trainer(recipe_of(**overrides), tmp_path / "b", data_root)
     calls = {"n": 0}
-    original = crashing.policy.action_loss
+    original = crashing.policy.action_losses
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -91,7 +91,7 @@ def test_resume_after_a_crash_equals_an_uninterrupted_run(data_root, tmp_path, m
             raise Crash("simulated crash")
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(crashing.policy, "action_loss", flaky)
+    monkeypatch.setattr(crashing.policy, "action_losses", flaky)
     with pytest.raises(Crash):
         crashing.run()
     resumed = Trainer(recipe_of(**overrides), tmp_path / "b", data_root).run()
