@@ -233,7 +233,7 @@ def test_pointing_policy_losses_and_prediction(expert):
         (losses["action"] + losses["point"]).backward()
         assert policy.backbone.pointing.film.weight.grad.abs().sum() > 0
         optimizer.step()
-        first = first if first is not None else float(losses["point"])
-    assert float(losses["point"]) < first
+        first = first if first is not None else losses["point"].item()
+    assert losses["point"].item() < first
     chunk = policy.predict_actions(batch, torch.Generator().manual_seed(0))
     assert chunk.shape == (3, 8, 7) and torch.isfinite(chunk).all()

@@ -14,9 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
-
 import torch.nn.functional as F
+from torch import nn
 
 from dataengine.train.models.action_expert import FlowMatchingActionExpert, RegressionActionExpert
 from dataengine.train.models.qformer import QueryTransformer, grad_decay

@@ -122,7 +122,7 @@ class PointingOutput:
 
     def features(self) -> torch.Tensor:
         """(B, N * (R * 5 + C)) what the action expert reads: points, visibility, yaw and pooled features."""
-        b, n = self.points.shape[:2]
+        b = self.points.shape[0]
         per_role = torch.cat([self.points, torch.sigmoid(self.visible)[..., None], self.yaw], dim=-1).flatten(2)
         return torch.cat([per_role, self.pooled], dim=-1).reshape(b, -1)
 
