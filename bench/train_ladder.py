@@ -102,15 +102,17 @@ STATE_RECIPE = REPO / "recipes/train/state_policy.yaml"
 # The state-policy diagnosis: one change from the recipe at a time.
 STATE_GRID = {
     "state/ee_relative": {},
-    "state/joint_delta": {"data.actions": "joint_delta", "data.action_norm": "min_max"},
+    "state/joint_delta": {"data.actions": "joint_delta"},
     "state/joint_relative": {"data.actions": "joint_relative"},
-    "state/joint_absolute": {"data.actions": "joint_absolute", "data.action_norm": "min_max"},
-    "state/min_max_norm": {"data.action_norm": "min_max", "data.state_norm": "min_max"},
+    "state/joint_absolute": {"data.actions": "joint_absolute"},
+    "state/standard_norm": {"data.action_norm": "standard", "data.state_norm": "standard"},
     "state/execute_16": {"eval.execute_steps": 16},
     "state/execute_1": {"eval.execute_steps": 1},
     "state/chunk_1": {"data.chunk_size": 1, "eval.execute_steps": 1},
     "state/proprio_ee_only": {"data.state": "proprio_ee"},
     "state/steps_1000": {"stage2.steps": 1000},
+    "state/demos_50": {"data.max_episodes": 50},
+    "state/demos_100": {"data.max_episodes": 100},
 }
 
 
@@ -148,7 +150,7 @@ def main() -> None:
     for name, overrides in rows.items():
         if only and name not in only:
             continue
-        row = run_one(STATE_RECIPE, args.data, {**overrides, **parse_sets(args.set)}, args.eval, args.work,
+        row = run_one(STATE_RECIPE, args.data, {**parse_sets(args.set), **overrides}, args.eval, args.work,
                       name.replace("/", "_"), args.sim)  # fmt: skip
         emit({**row, "name": name}, args.json)
     return None
