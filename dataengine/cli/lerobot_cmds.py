@@ -19,18 +19,27 @@ def lerobot(
         "base", "--instruction", help="Which instruction becomes the LeRobot task: base, attr, semantic, spatial."
     ),
     robot_type: str = typer.Option("franka_panda", "--robot-type", help="info.json robot_type."),
+    grounding: list[str] = typer.Option(
+        [],
+        "--grounding",
+        help="A `dataengine export llava-json` output to co-train with, DIR or DIR%NN (sampling rate, percent); "
+        "repeatable; default: the `llava` folder beside OUT. Goes into OUT/trainer/.",
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Export at most this many episodes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT."),
 ) -> None:
-    """Write a LeRobot dataset: chunked parquet + one MP4 per camera, meta with tasks, stats and camera params."""
+    """Write a LeRobot dataset: chunked parquet + one MP4 per camera, meta with tasks, stats and camera params, and
+    OUT/trainer/ with the starVLA / InternVLA-M1 configuration."""
     from dataengine.export.lerobot import export_lerobot
     from dataengine.export.lerobot_common import ExportOptions
+    from dataengine.export.trainer_config import GroundingSource
     from dataengine.export.video import VideoSettings
     from dataengine.runtime.logs import setup_logging
 
     setup_logging()
     video = VideoSettings(codec=codec, crf=crf if crf is not None else (18 if codec == "h264" else 30))
-    options = ExportOptions(video=video, instruction=instruction, robot_type=robot_type)
+    sources = [GroundingSource.parse(text) for text in grounding]
+    options = ExportOptions(video=video, instruction=instruction, robot_type=robot_type, grounding=sources)
     report = export_lerobot(path, out, format=format, options=options, overwrite=overwrite, limit=limit)
     console.print(
         f"LeRobot {report.format}: {report.episodes} episodes, {report.frames} frames, {report.tasks} tasks, "

@@ -1,4 +1,5 @@
-"""`dataengine export lerobot`: episode/v1 shards -> a LeRobot dataset (v3.0, or v2.1 with GR00T `modality.json`).
+"""`dataengine export lerobot`: episode/v1 shards -> a LeRobot dataset (v3.0 or v2.1, both with GR00T's
+`meta/modality.json` and `meta/stats_gr00t.json`) and, in `trainer/`, the starVLA / InternVLA-M1 configuration.
 
 The export is written into `OUT.partial/` and renamed to `OUT` when complete, so a crash never leaves a
 half-written dataset that a reader would accept. Episodes are exported in shard order (the order `sim generate`
@@ -17,6 +18,7 @@ from typing import Literal
 
 from dataengine.errors import InputError
 from dataengine.export.lerobot_common import ExportOptions, ExportReport
+from dataengine.export.trainer_config import write_trainer_config
 from dataengine.sim.episode_reader import iter_episodes
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ def export_lerobot(
         shutil.rmtree(partial)
         raise InputError(f"no episodes under {episodes_dir}")
     report.videos = sum(1 for _ in (partial / "videos").rglob("*.mp4"))
+    views = list(json.loads((partial / "meta" / "modality.json").read_text(encoding="utf-8"))["video"])
+    write_trainer_config(
+        partial, out, format=format, codec=options.video.codec, views=views, grounding=options.grounding
+    )
     summary = {**report.to_dict(), "source": str(Path(episodes_dir).resolve()), "fps": options.fps}
     summary["video"] = options.video.__dict__
     summary["instruction"] = options.instruction

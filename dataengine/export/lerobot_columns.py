@@ -1,20 +1,25 @@
-"""Per-frame columns, feature specs and statistics shared by the LeRobot v3.0 and v2.1 exports.
+"""Per-frame columns and feature specs shared by the LeRobot v3.0 and v2.1 exports (docs/sim_outputs.md).
 
-One row per control step. `observation.state` and `action` are float32 vectors whose named slices are listed in
-`STATE_SLICES` / `ACTION_SLICES` (the v2.1 export repeats them in `meta/modality.json`):
+One row per control step. `observation.state` and `action` are float32 vectors made of named slices
+(`STATE_SLICES` / `ACTION_SLICES`, repeated in `meta/modality.json`; `info.json` names every dimension):
 
-- state (15): joints (7, rad), gripper_opening (1, m), eef_position (3, m, world), eef_quaternion (4, wxyz, world)
-- action (16): delta_joints (7, rad: joint target minus current joints), gripper_close (1, 1 = close, 0 = open),
-  joints (7, rad: absolute joint targets), gripper_opening (1, m: finger-distance target)
+- state (15): joints (7, rad), gripper_opening (1, m), eef_position (3, m), eef_quaternion (4, wxyz)
+- action (29): delta_joints (7, rad: joint target minus current joints), gripper_close (1, 1 = close, 0 = open),
+  joints (7, rad: absolute joint targets), gripper_opening (1, m: finger-distance target), eef_position (3, m) and
+  eef_quaternion (4, wxyz): the expert's tool target, eef_relative_position (3, m) and eef_relative_rotation
+  (3, rad, rotation vector): that target relative to the measured tool pose (`lerobot_eef`)
+End-effector poses are in the robot base frame.
 
-Per-frame annotations (float32, NaN = not available in that frame), per camera view `<v>`:
-`annotation.<v>.bbox2d_tight` (2, 6): rows pick object, container; columns semantic id (0 pick, 1 container),
-x_min, y_min, x_max, y_max (pixels of the stored frame, origin top-left), occlusion ratio; coordinates NaN where
-the object has no pixels. `annotation.<v>.tcp_2d_trace` (K, 2): the next K tool positions projected (pixels, may
-fall outside the image). `annotation.<v>.grasp_point_2d`, `annotation.<v>.place_point_2d` (2,).
-`annotation.<v>.T_cam_to_world` (4, 4): the OpenCV camera->world extrinsics of that frame (wrist cameras move).
-World frame: `annotation.tcp_3d_trace` (K, 3), `annotation.grasp_point_3d`, `annotation.place_point_3d` (3,).
-Column names never contain "/" (LeRobot forbids it).
+Per-frame annotations, per camera view `<v>` (float32 pixels of the stored frame, origin top-left, x right, y down):
+`annotation.<v>.bbox2d_tight` (2, 5): rows pick object, container; columns x_min, y_min, x_max, y_max, occlusion
+ratio. `annotation.<v>.tcp_2d_trace` (K, 2): the next K tool positions projected. `annotation.<v>.grasp_point_2d`,
+`annotation.<v>.place_point_2d` (2,). A label that does not exist in a frame (the object has no pixels, a point
+falls outside the image or behind the camera) holds `FILL` (-1) and is False in its bool mask column
+`<column>_valid` (`bbox2d_tight_valid` (2,), `tcp_2d_trace_valid` (K,), `grasp_point_2d_valid` (1,), ...): no
+column holds NaN. Cameras that move (wrist) also get `annotation.<v>.T_cam_to_world` (4, 4): that frame's OpenCV
+camera->world extrinsics (static cameras: `meta/camera_params.jsonl`). World frame: `annotation.tcp_3d_trace`
+(K, 3), `annotation.grasp_point_3d`, `annotation.place_point_3d` (3,). `subtask_index`: the episode phase of the
+frame (`meta/subtasks.parquet`). Column names never contain "/" (LeRobot forbids it).
 """
 
 from __future__ import annotations
@@ -24,51 +29,70 @@ from collections.abc import Mapping
 import numpy as np
 
 from dataengine.errors import InputError
+from dataengine.export.lerobot_eef import eef_columns
 from dataengine.sim.episode_reader import EpisodeData
 
-STATE_SLICES: list[tuple[str, int]] = [
-    ("joints", 7),
-    ("gripper_opening", 1),
-    ("eef_position", 3),
-    ("eef_quaternion", 4),
+JOINTS = tuple(f"joint{i}" for i in range(1, 8))
+XYZ = ("x", "y", "z")
+WXYZ = ("qw", "qx", "qy", "qz")
+ROTVEC = ("rx", "ry", "rz")
+STATE_SLICES: list[tuple[str, tuple[str, ...]]] = [
+    ("joints", JOINTS),
+    ("gripper_opening", ()),
+    ("eef_position", XYZ),
+    ("eef_quaternion", WXYZ),
 ]
-ACTION_SLICES: list[tuple[str, int]] = [
-    ("delta_joints", 7),
-    ("gripper_close", 1),
-    ("joints", 7),
-    ("gripper_opening", 1),
+ACTION_SLICES: list[tuple[str, tuple[str, ...]]] = [
+    ("delta_joints", JOINTS),
+    ("gripper_close", ()),
+    ("joints", JOINTS),
+    ("gripper_opening", ()),
+    ("eef_position", XYZ),
+    ("eef_quaternion", WXYZ),
+    ("eef_relative_position", XYZ),
+    ("eef_relative_rotation", ROTVEC),
 ]
-QUANTILES = (0.01, 0.10, 0.50, 0.90, 0.99)
+RELATIVE_ACTIONS = ("delta_joints", "eef_relative_position", "eef_relative_rotation")  # GR00T `absolute: false`
+FILL = -1.0  # value of a 2-D label that does not exist in a frame (its `_valid` mask is False)
 INDEX_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
 
 
-def slice_bounds(slices: list[tuple[str, int]]) -> dict[str, tuple[int, int]]:
+def slice_size(elements: tuple[str, ...]) -> int:
+    return len(elements) or 1
+
+
+def slice_bounds(slices: list[tuple[str, tuple[str, ...]]]) -> dict[str, tuple[int, int]]:
     """{name: (start, end)} of consecutive slices."""
     bounds, start = {}, 0
-    for name, size in slices:
-        bounds[name] = (start, start + size)
-        start += size
+    for name, elements in slices:
+        bounds[name] = (start, start + slice_size(elements))
+        start += slice_size(elements)
     return bounds
 
 
-def slice_names(slices: list[tuple[str, int]]) -> list[str]:
-    """Per-element names: `joints_0`.. for vectors, the slice name for scalars."""
-    return [name if size == 1 else f"{name}_{i}" for name, size in slices for i in range(size)]
+def slice_names(slices: list[tuple[str, tuple[str, ...]]]) -> list[str]:
+    """Per-dimension names: `joints.joint1`, `eef_position.x`, ...; the slice name for scalars."""
+    return [f"{name}.{e}" if elements else name for name, elements in slices for e in (elements or ("",))]
 
 
-def state_vector(ep: EpisodeData) -> np.ndarray:
-    a = ep.arrays
-    parts = [a["state_joints"], a["state_gripper_opening"][:, None], a["ee_pose"][:, :3], a["ee_pose"][:, 3:7]]
+def state_vector(ep: EpisodeData, eef: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    a, eef = ep.arrays, eef or eef_columns(ep)
+    parts = [a["state_joints"], a["state_gripper_opening"][:, None], eef["state_eef_position"],
+             eef["state_eef_quaternion"]]  # fmt: skip
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
-def action_vector(ep: EpisodeData) -> np.ndarray:
-    a = ep.arrays
+def action_vector(ep: EpisodeData, eef: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+    a, eef = ep.arrays, eef or eef_columns(ep)
     parts = [
         a["action_delta_joints"],
         a["action_gripper_close"][:, None],
         a["action_joints"],
         a["action_gripper_opening"][:, None],
+        eef["action_eef_position"],
+        eef["action_eef_quaternion"],
+        eef["action_eef_relative_position"],
+        eef["action_eef_relative_rotation"],
     ]
     return np.concatenate(parts, axis=1).astype(np.float32)
 
@@ -83,48 +107,110 @@ def view_aliases(ep: EpisodeData) -> dict[str, str]:
     return aliases
 
 
+def moving_cameras(ep: EpisodeData) -> list[str]:
+    """Cameras whose extrinsics change from frame to frame (mounted on the robot)."""
+    return [cam.name for cam in ep.record.cameras if cam.mount != "world"]
+
+
+def _points_in_image(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Mask (...,) of 2-D points that exist (finite: in front of the camera) and lie inside the image."""
+    x, y = points[..., 0], points[..., 1]
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(x) & np.isfinite(y) & (x >= 0) & (x <= width) & (y >= 0) & (y <= height)
+
+
+def _masked(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """values with every element of an invalid entry set to FILL (valid has values' leading dimensions)."""
+    out = np.array(values, dtype=np.float32, copy=True)
+    out[~valid] = FILL
+    return out
+
+
 def annotation_columns(ep: EpisodeData, view_names: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """The per-frame annotation columns described in the module docstring, (T, ...) float32 each."""
+    """The per-frame annotation columns described in the module docstring, (T, ...) each."""
     a = ep.arrays
     if "pick_box_xyxy" not in a:
         raise InputError(f"{ep.key}: the episode has no labels (generated with --no-render?); render it to export")
-    T = ep.num_steps
     cols: dict[str, np.ndarray] = {
         "annotation.tcp_3d_trace": a["trace_3d"].astype(np.float32),
         "annotation.grasp_point_3d": a["grasp_point_3d"].astype(np.float32),
         "annotation.place_point_3d": a["place_point_3d"].astype(np.float32),
     }
-    for c, cam in enumerate(ep.cameras):
-        v = view_names[cam]
-        boxes = np.full((T, 2, 6), np.nan, np.float32)
-        boxes[:, 0, 0], boxes[:, 1, 0] = 0, 1
-        boxes[:, 0, 1:5], boxes[:, 0, 5] = a["pick_box_xyxy"][:, c], a["pick_occlusion"][:, c]
-        boxes[:, 1, 1:5], boxes[:, 1, 5] = a["container_box_xyxy"][:, c], a["container_occlusion"][:, c]
-        cols[f"annotation.{v}.bbox2d_tight"] = boxes
-        cols[f"annotation.{v}.tcp_2d_trace"] = a["trace_2d"][:, c].astype(np.float32)
-        cols[f"annotation.{v}.grasp_point_2d"] = a["grasp_point_2d"][:, c].astype(np.float32)
-        cols[f"annotation.{v}.place_point_2d"] = a["place_point_2d"][:, c].astype(np.float32)
-        cols[f"annotation.{v}.T_cam_to_world"] = a["cam_T_cam_to_world"][:, c].astype(np.float32)
+    moving = set(moving_cameras(ep))
+    for c, cam in enumerate(ep.record.cameras):
+        v = view_names[cam.name]
+        boxes = np.stack(
+            [np.concatenate([a[f"{role}_box_xyxy"][:, c], a[f"{role}_occlusion"][:, c, None]], axis=1)
+             for role in ("pick", "container")], axis=1)  # fmt: skip
+        box_valid = np.isfinite(boxes).all(axis=-1)
+        cols[f"annotation.{v}.bbox2d_tight"] = _masked(boxes, box_valid)
+        cols[f"annotation.{v}.bbox2d_tight_valid"] = box_valid
+        for name, key in (("tcp_2d_trace", "trace_2d"), ("grasp_point_2d", "grasp_point_2d"),
+                          ("place_point_2d", "place_point_2d")):  # fmt: skip
+            points = a[key][:, c]
+            valid = _points_in_image(points, cam.width, cam.height)
+            cols[f"annotation.{v}.{name}"] = _masked(points, valid)
+            cols[f"annotation.{v}.{name}_valid"] = valid if valid.ndim > 1 else valid[:, None]
+        if cam.name in moving:
+            cols[f"annotation.{v}.T_cam_to_world"] = a["cam_T_cam_to_world"][:, c].astype(np.float32)
     return cols
 
 
+def subtask_column(ep: EpisodeData, subtasks: dict[str, int]) -> np.ndarray:
+    """(T,) int64 index of each frame's phase in `subtasks` (phase name -> index, extended in first-seen order)."""
+    index = np.full(ep.num_steps, -1, np.int64)
+    for phase in ep.record.phases:
+        index[phase.start : phase.end] = subtasks.setdefault(phase.name, len(subtasks))
+    if (index < 0).any():
+        raise InputError(f"{ep.key}: steps {np.flatnonzero(index < 0)[:5].tolist()} belong to no phase")
+    return index
+
+
 def frame_columns(
-    ep: EpisodeData, episode_index: int, first_index: int, task_index: int, fps: float, view_names: Mapping[str, str]
+    ep: EpisodeData,
+    episode_index: int,
+    first_index: int,
+    task_index: int,
+    fps: float,
+    view_names: Mapping[str, str],
+    subtasks: dict[str, int],
 ) -> dict[str, np.ndarray]:
-    """Every non-video column of one episode, (T, ...) arrays. `timestamp` = frame_index / fps (video sync)."""
+    """Every non-video column of one episode, (T, ...) arrays. `timestamp` = frame_index / fps (video sync).
+    Raises InputError when a column would hold NaN or infinity."""
     T = ep.num_steps
     frame_index = np.arange(T, dtype=np.int64)
+    eef = eef_columns(ep)
     cols = {
-        "observation.state": state_vector(ep),
-        "action": action_vector(ep),
+        "observation.state": state_vector(ep, eef),
+        "action": action_vector(ep, eef),
         "timestamp": (frame_index / fps).astype(np.float32),
         "frame_index": frame_index,
         "episode_index": np.full(T, episode_index, np.int64),
         "index": np.arange(first_index, first_index + T, dtype=np.int64),
         "task_index": np.full(T, task_index, np.int64),
+        "subtask_index": subtask_column(ep, subtasks),
     }
     cols.update(annotation_columns(ep, view_names))
+    for key, values in cols.items():
+        if values.dtype.kind == "f" and not np.isfinite(values).all():
+            raise InputError(f"{ep.key}: column {key} has non-finite values; the episode is damaged")
     return cols
+
+
+def _names(key: str, values: np.ndarray) -> list[str] | None:
+    if key == "observation.state":
+        return slice_names(STATE_SLICES)
+    if key == "action":
+        return slice_names(ACTION_SLICES)
+    if key.endswith("bbox2d_tight_valid"):
+        return ["pick", "container"]
+    if key.endswith("_point_2d"):
+        return ["x", "y"]
+    if key.endswith("_point_3d"):
+        return list(XYZ)
+    if key.endswith("_point_2d_valid"):
+        return ["valid"]
+    return None
 
 
 def features(
@@ -141,12 +227,7 @@ def features(
         }
     for key, values in columns.items():
         shape = list(values.shape[1:]) or [1]
-        names = None
-        if key == "observation.state":
-            names = slice_names(STATE_SLICES)
-        elif key == "action":
-            names = slice_names(ACTION_SLICES)
-        feats[key] = {"dtype": str(values.dtype), "shape": shape, "names": names}
+        feats[key] = {"dtype": str(values.dtype), "shape": shape, "names": _names(key, values)}
     return feats
 
 
@@ -166,79 +247,3 @@ def to_arrow(columns: Mapping[str, np.ndarray]):
                 inner = pa.FixedSizeListArray.from_arrays(inner, size)
             arrays[key] = inner
     return pa.table(arrays)
-
-
-def numeric_stats(values: np.ndarray) -> dict[str, np.ndarray]:
-    """min/max/mean/std/count and quantiles over the first axis, ignoring NaN (LeRobot's stat names)."""
-    data = values.astype(np.float64)
-    nan = bool(np.isnan(data).any())
-    fns = (np.nanmin, np.nanmax, np.nanmean, np.nanstd, np.nanquantile) if nan else (
-        np.min, np.max, np.mean, np.std, np.quantile)  # fmt: skip
-    with np.errstate(all="ignore"):
-        stats = {
-            "min": fns[0](data, axis=0),
-            "max": fns[1](data, axis=0),
-            "mean": fns[2](data, axis=0),
-            "std": fns[3](data, axis=0),
-            "count": np.array([len(data)]),
-        }
-        quantiles = fns[4](data, QUANTILES, axis=0)
-        for q, value in zip(QUANTILES, quantiles, strict=True):
-            stats[f"q{round(q * 100):02d}"] = value
-    return stats
-
-
-def image_stats(frames_rgb: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-channel stats of (N, H, W, 3) uint8 frames in [0, 1], shaped (3, 1, 1) like LeRobot's (from every 2nd
-    frame at a quarter of the resolution: a fixed subsample keeps it cheap and deterministic)."""
-    pixels = frames_rgb[::2, ::4, ::4].reshape(-1, 3).astype(np.float64) / 255.0
-    stats = numeric_stats(pixels)
-    out = {k: (v if k == "count" else v.reshape(3, 1, 1)) for k, v in stats.items()}
-    out["count"] = np.array([len(frames_rgb)])
-    return out
-
-
-def episode_stats(columns: Mapping[str, np.ndarray], images: Mapping[str, np.ndarray]) -> dict[str, dict]:
-    """Stats of one episode for every numeric column except annotations, plus one entry per video."""
-    stats = {k: numeric_stats(v) for k, v in columns.items() if not k.startswith("annotation.")}
-    stats.update({k: image_stats(v) for k, v in images.items()})
-    return stats
-
-
-def aggregate_stats(per_episode: list[dict[str, dict]]) -> dict[str, dict]:
-    """Dataset stats from episode stats: exact min/max/mean/std (pooled), count-weighted mean of quantiles."""
-    out: dict[str, dict] = {}
-    for key in per_episode[0] if per_episode else []:
-        items = [s[key] for s in per_episode if key in s]
-        counts = np.array([float(s["count"][0]) for s in items])
-        weights = counts / counts.sum()
-        means = np.stack([s["mean"] for s in items])
-        mean = np.tensordot(weights, means, axes=1)
-        second = np.tensordot(weights, np.stack([s["std"] ** 2 + s["mean"] ** 2 for s in items]), axes=1)
-        merged = {
-            "min": np.min(np.stack([s["min"] for s in items]), axis=0),
-            "max": np.max(np.stack([s["max"] for s in items]), axis=0),
-            "mean": mean,
-            "std": np.sqrt(np.maximum(second - mean**2, 0.0)),
-            "count": np.array([int(counts.sum())]),
-        }
-        for q in QUANTILES:
-            name = f"q{round(q * 100):02d}"
-            merged[name] = np.tensordot(weights, np.stack([s[name] for s in items]), axes=1)
-        out[key] = merged
-    return out
-
-
-def stats_to_json(stats: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
-    """Plain lists (NaN-free: a statistic with no data becomes null)."""
-
-    def clean(value):
-        if isinstance(value, np.ndarray):
-            return clean(value.tolist())
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        if isinstance(value, float) and not np.isfinite(value):
-            return None
-        return value
-
-    return {k: {name: clean(np.asarray(v)) for name, v in s.items()} for k, s in stats.items()}

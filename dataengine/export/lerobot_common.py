@@ -10,6 +10,11 @@ from typing import Literal
 import numpy as np
 
 from dataengine.errors import InputError
+from dataengine.export.lerobot_cameras import cameras_json
+from dataengine.export.lerobot_columns import view_aliases
+from dataengine.export.lerobot_gr00t import modality_json
+from dataengine.export.lerobot_stats import DatasetStats, stats_to_json
+from dataengine.export.trainer_config import GroundingSource
 from dataengine.export.video import VideoSettings
 from dataengine.sim.episode_reader import EpisodeData
 
@@ -28,6 +33,7 @@ class ExportOptions:
     chunks_size: int = 1000
     data_files_size_in_mb: int = 100
     video_files_size_in_mb: int = 200
+    grounding: list[GroundingSource] = field(default_factory=list)  # llava-json exports for the trainer config
 
     def __post_init__(self) -> None:
         if self.instruction not in INSTRUCTION_KINDS:
@@ -94,7 +100,7 @@ def episode_metadata(ep: EpisodeData) -> dict:
             "intrinsics_k": np.round(K, 9).tolist(),
             "camera_params": [fx, fy, cx, cy, cam.width, cam.height],
             "T_cam_to_world_cv": cam.T_cam_to_world_cv,
-            "extrinsics_per_frame": f"annotation.<view>.T_cam_to_world (camera {cam.name})",
+            "extrinsics_per_frame": "annotation.<view>.T_cam_to_world" if cam.mount != "world" else "static",
         }
     return {
         "episode_key": rec.key,
@@ -111,6 +117,7 @@ def episode_metadata(ep: EpisodeData) -> dict:
         "place_point_3d": rec.labels.get("place_point_3d"),
         "seed": rec.seed,
         "recipe": rec.recipe,
+        "perturbed": bool(rec.perturbation.perturbed) if rec.perturbation is not None else False,
     }
 
 
@@ -149,9 +156,10 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
     path.write_text(text, encoding="utf-8")
 
 
-def write_tasks_parquet(path: Path, tasks: dict[str, int]) -> None:
+def write_tasks_parquet(path: Path, tasks: dict[str, int], column: str = "task_index") -> None:
     """`meta/tasks.parquet` as LeRobot writes it with pandas: the task text is the (unnamed) index, one
-    `task_index` column. The pandas metadata is written by hand so pandas is not needed here."""
+    `task_index` column (`meta/subtasks.parquet` alike with `column="subtask_index"`). The pandas metadata is
+    written by hand so pandas is not needed here."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -162,7 +170,7 @@ def write_tasks_parquet(path: Path, tasks: dict[str, int]) -> None:
             {"name": None, "field_name": None, "pandas_type": "unicode", "numpy_type": "object", "metadata": None}
         ],
         "columns": [
-            {"name": "task_index", "field_name": "task_index", "pandas_type": "int64", "numpy_type": "int64",
+            {"name": column, "field_name": column, "pandas_type": "int64", "numpy_type": "int64",
              "metadata": None},
             {"name": None, "field_name": "__index_level_0__", "pandas_type": "unicode", "numpy_type": "object",
              "metadata": None},
@@ -172,9 +180,37 @@ def write_tasks_parquet(path: Path, tasks: dict[str, int]) -> None:
     }  # fmt: skip
     table = pa.table(
         {
-            "task_index": pa.array([i for _, i in ordered], pa.int64()),
+            column: pa.array([i for _, i in ordered], pa.int64()),
             "__index_level_0__": pa.array([t for t, _ in ordered], pa.string()),
         }
     ).replace_schema_metadata({b"pandas": json.dumps(pandas_meta).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
+
+
+def write_shared_meta(
+    root: Path,
+    report: ExportReport,
+    options: ExportOptions,
+    *,
+    first: EpisodeData,
+    tasks: int,
+    subtasks: dict[str, int],
+    stats: DatasetStats,
+    features: dict,
+    column_views: dict[str, str],
+    camera_rows: list[dict],
+    layout: dict,
+    paths: tuple,
+) -> None:
+    """The `meta/` files both formats share: stats, the GR00T modality and statistics cache, subtasks, cameras,
+    then `info.json`."""
+    meta = root / "meta"
+    aliases = view_aliases(first)
+    write_json(meta / "stats.json", stats_to_json(stats.dataset()))
+    write_json(meta / "stats_gr00t.json", stats.gr00t(), indent=1)
+    write_json(meta / "modality.json", modality_json(features, aliases))
+    write_tasks_parquet(meta / "subtasks.parquet", subtasks, column="subtask_index")
+    write_json(meta / "cameras.json", cameras_json(first, column_views, aliases))
+    write_jsonl(meta / "camera_params.jsonl", camera_rows)
+    write_info_json(root, report, options, tasks=tasks, layout=layout, paths=paths, features=features)

@@ -1,18 +1,21 @@
 """LeRobot v3.0 writer: episodes concatenated into chunked parquet and one MP4 stream per camera.
 
-Layout (as `ledataset`/`lerobot` `LeRobotDataset` reads it):
+Layout (as `ledataset`/`lerobot` `LeRobotDataset` reads it), plus the files both formats share
+(`lerobot_common.write_shared_meta`: modality.json, stats_gr00t.json, subtasks.parquet, cameras):
 ```
-meta/info.json  meta/stats.json  meta/tasks.parquet  meta/episodes/chunk-000/file-000.parquet
+meta/info.json  meta/stats.json  meta/tasks.parquet  meta/subtasks.parquet  meta/episodes/chunk-000/file-000.parquet
+meta/modality.json  meta/stats_gr00t.json  meta/cameras.json  meta/camera_params.jsonl
 data/chunk-000/file-000.parquet  videos/observation.images.<camera>/chunk-000/file-000.mp4
 ```
-A data or video file takes episodes until it reaches `data_files_size_in_mb` / `video_files_size_in_mb`, then the
-next file starts; `chunks_size` files make a chunk folder. Each row of `meta/episodes` locates its episode:
+A data file takes episodes until it would pass `data_files_size_in_mb`, a video file until it has passed
+`video_files_size_in_mb`; then all of them roll over together (`_Files`), so an episode's data and videos share
+their (chunk, file) index; `chunks_size` files make a chunk folder. Each row of `meta/episodes` locates its episode:
 `data/chunk_index`, `data/file_index`, `dataset_from_index`, `dataset_to_index` (global frame indices) and per video
 `videos/<key>/{chunk_index, file_index, from_timestamp, to_timestamp}` (seconds into that MP4), plus its tasks,
 length and flattened `stats/<feature>/<stat>`. Extra columns carry what LeRobot has no slot for: `episode_key`,
-the four instructions, `frame_status` (phase start steps, JSON) and per camera `cameras/<cam>/intrinsics_k` (3x3,
-row-major) and `cameras/<cam>/T_cam_to_world_first` (4x4 OpenCV camera->world at step 0; every frame's is in the
-`annotation.<cam>.T_cam_to_world` data column).
+the four instructions, `frame_status` (phase start steps, JSON), `perturbed` and per camera
+`cameras/<cam>/intrinsics_k` (3x3, row-major) and `cameras/<cam>/T_cam_to_world_first` (4x4 OpenCV camera->world at
+step 0).
 """
 
 from __future__ import annotations
@@ -24,15 +27,16 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.export import lerobot_columns as cols
+from dataengine.export.lerobot_cameras import camera_params_row
 from dataengine.export.lerobot_common import (
     ExportOptions,
     ExportReport,
     check_same_layout,
     episode_metadata,
-    write_info_json,
-    write_json,
+    write_shared_meta,
     write_tasks_parquet,
 )
+from dataengine.export.lerobot_stats import DatasetStats, episode_stats, stats_to_json
 from dataengine.export.video import VideoWriter, video_info
 from dataengine.sim.episode_reader import EpisodeData
 
@@ -60,79 +64,79 @@ class _Slot:
         return template.format(chunk_index=self.chunk, file_index=self.file, **extra)
 
 
-class _DataFiles:
-    """Parquet data files, each closed when it would exceed the size limit."""
+class _Files:
+    """The data file and the per-camera video files being written. They roll over together: when the data file
+    would pass `data_files_size_in_mb` or a video file has passed `video_files_size_in_mb`, every one of them is
+    closed and the next episode starts file i + 1 of each series, so an episode's data and videos always share a
+    (chunk, file) index (the GR00T loader builds video paths from the data file's indices)."""
 
     def __init__(self, root: Path, options: ExportOptions) -> None:
-        self.root, self.limit = root, options.data_files_size_in_mb * MB
+        self.root, self.options = root, options
         self.slot = _Slot(options.chunks_size)
         self.tables: list = []
         self.bytes = 0
+        self.writers: dict[str, VideoWriter] = {}
+        self.video_info: dict[str, dict] = {}
 
-    def add(self, table) -> tuple[int, int]:
-        if self.tables and self.bytes + table.nbytes > self.limit:
-            self.flush()
+    def _full(self, table) -> bool:
+        if not self.tables:
+            return False
+        data_full = self.bytes + table.nbytes > self.options.data_files_size_in_mb * MB
+        video_limit = self.options.video_files_size_in_mb * MB
+        return data_full or any(w._tmp.stat().st_size >= video_limit for w in self.writers.values())
+
+    def add(self, table, videos: dict[str, np.ndarray]) -> dict:
+        """Append one episode (its table and (T, H, W, 3) frames per video key); returns its location columns."""
+        if self._full(table):
+            self.close()
             self.slot.advance()
         self.tables.append(table)
         self.bytes += table.nbytes
-        return self.slot.chunk, self.slot.file
+        row = {"data/chunk_index": self.slot.chunk, "data/file_index": self.slot.file}
+        fps = self.options.fps
+        for key, frames in videos.items():
+            if key not in self.writers:
+                path = self.root / self.slot.path(VIDEO_PATH, video_key=key)
+                height, width = frames.shape[1:3]
+                self.writers[key] = VideoWriter(path, fps, width, height, self.options.video)
+            writer = self.writers[key]
+            start = writer.frames
+            for frame in frames:
+                writer.write(frame)
+            row[f"videos/{key}/chunk_index"] = self.slot.chunk
+            row[f"videos/{key}/file_index"] = self.slot.file
+            row[f"videos/{key}/from_timestamp"] = start / fps
+            row[f"videos/{key}/to_timestamp"] = (start + len(frames)) / fps
+        return row
 
-    def flush(self) -> None:
+    def close(self) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        if not self.tables:
-            return
-        path = self.root / self.slot.path(DATA_PATH)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.concat_tables(self.tables), path, compression="snappy")
-        self.tables, self.bytes = [], 0
+        if self.tables:
+            path = self.root / self.slot.path(DATA_PATH)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(pa.concat_tables(self.tables), path, compression="snappy")
+            self.tables, self.bytes = [], 0
+        for key, writer in self.writers.items():
+            path = writer.close()
+            self.video_info.setdefault(key, video_info(path, self.options.fps, self.options.video))
+        self.writers = {}
 
-
-class _VideoFiles:
-    """One MP4 series for one camera; a new file starts once the current one passes the size limit."""
-
-    def __init__(self, root: Path, key: str, shape: tuple[int, int], options: ExportOptions) -> None:
-        self.root, self.key, self.shape, self.options = root, key, shape, options
-        self.limit = options.video_files_size_in_mb * MB
-        self.slot = _Slot(options.chunks_size)
-        self.writer: VideoWriter | None = None
-        self.info: dict = {}
-
-    def add(self, frames: np.ndarray) -> dict:
-        if self.writer is not None and self.writer._tmp.stat().st_size >= self.limit:
-            self.close()
-            self.slot.advance()
-        if self.writer is None:
-            h, w = self.shape
-            path = self.root / self.slot.path(VIDEO_PATH, video_key=self.key)
-            self.writer = VideoWriter(path, self.options.fps, w, h, self.options.video)
-        start = self.writer.frames
-        for frame in frames:
-            self.writer.write(frame)
-        fps = self.options.fps
-        return {
-            f"videos/{self.key}/chunk_index": self.slot.chunk,
-            f"videos/{self.key}/file_index": self.slot.file,
-            f"videos/{self.key}/from_timestamp": start / fps,
-            f"videos/{self.key}/to_timestamp": (start + len(frames)) / fps,
-        }
-
-    def close(self) -> None:
-        if self.writer is not None:
-            path = self.writer.close()
-            self.info = self.info or video_info(path, self.options.fps, self.options.video)
-            self.writer = None
+    def abort(self) -> None:
+        for writer in self.writers.values():
+            writer.abort()
 
 
 def write_v30(episodes: Iterable[EpisodeData], root: Path, options: ExportOptions) -> ExportReport:
     """Write every episode to `root` (an empty folder). Returns counts for the report."""
     report = ExportReport(format=CODEBASE_VERSION)
-    data = _DataFiles(root, options)
-    videos: dict[str, _VideoFiles] = {}
+    files = _Files(root, options)
     tasks: dict[str, int] = {}
+    subtasks: dict[str, int] = {}
     rows: list[dict] = []
-    all_stats: list[dict] = []
+    camera_rows: list[dict] = []
+    stats = DatasetStats()
     first: EpisodeData | None = None
     features: dict | None = None
     try:
@@ -143,54 +147,45 @@ def write_v30(episodes: Iterable[EpisodeData], root: Path, options: ExportOption
             task = options.task_text(ep)
             task_index = tasks.setdefault(task, len(tasks))
             names = {c: c for c in ep.cameras}
-            columns = cols.frame_columns(ep, episode_index, report.frames, task_index, options.fps, names)
-            chunk, file = data.add(cols.to_arrow(columns))
+            columns = cols.frame_columns(ep, episode_index, report.frames, task_index, options.fps, names, subtasks)
+            images = {f"observation.images.{cam}": np.stack([ep.rgb(cam, t) for t in range(ep.num_steps)])
+                      for cam in ep.cameras}  # fmt: skip
             row = {
                 "episode_index": episode_index,
                 "tasks": [task],
                 "length": ep.num_steps,
-                "data/chunk_index": chunk,
-                "data/file_index": file,
+                **files.add(cols.to_arrow(columns), images),
                 "dataset_from_index": report.frames,
                 "dataset_to_index": report.frames + ep.num_steps,
             }
-            images = {}
-            for cam in ep.cameras:
-                key = f"observation.images.{cam}"
-                rgb = np.stack([ep.rgb(cam, t) for t in range(ep.num_steps)])
-                if key not in videos:
-                    videos[key] = _VideoFiles(root, key, rgb.shape[1:3], options)
-                row.update(videos[key].add(rgb))
-                images[key] = rgb
-            stats = cols.episode_stats(columns, images)
-            all_stats.append(stats)
+            episode = episode_stats(columns, images)
+            stats.add(columns, episode)
             row.update(_extra_columns(ep))
-            row.update(_flat_stats(stats))
+            row.update(_flat_stats(episode))
             rows.append(row)
-            features = features or cols.features(columns, {k: v.shape for k, v in videos.items()}, {})
+            camera_rows.append(camera_params_row(ep, episode_index))
+            features = features or cols.features(columns, {k: v.shape[1:3] for k, v in images.items()}, {})
             report.add(ep)
-        data.flush()
-        for v in videos.values():
-            v.close()
+        files.close()
     except BaseException:
-        for v in videos.values():
-            if v.writer is not None:
-                v.writer.abort()
+        files.abort()
         raise
     if first is None:
         return report
-    for key, v in videos.items():
-        features[key]["info"] = v.info
+    for key, info in files.video_info.items():
+        features[key]["info"] = info
     _write_episodes(root, rows)
     write_tasks_parquet(root / "meta" / "tasks.parquet", tasks)
-    write_json(root / "meta" / "stats.json", cols.stats_to_json(cols.aggregate_stats(all_stats)))
     layout = {
         "chunks_size": options.chunks_size,
         "data_files_size_in_mb": options.data_files_size_in_mb,
         "video_files_size_in_mb": options.video_files_size_in_mb,
     }
-    paths = (DATA_PATH, VIDEO_PATH)
-    write_info_json(root, report, options, tasks=len(tasks), layout=layout, paths=paths, features=features)
+    write_shared_meta(
+        root, report, options, first=first, tasks=len(tasks), subtasks=subtasks, stats=stats, features=features,
+        column_views={c: c for c in first.cameras}, camera_rows=camera_rows, layout=layout,
+        paths=(DATA_PATH, VIDEO_PATH),
+    )  # fmt: skip
     return report
 
 
@@ -199,6 +194,7 @@ def _extra_columns(ep: EpisodeData) -> dict:
     out: dict = {
         "episode_key": ep.key,
         "frame_status": json.dumps(meta["frame_status"], sort_keys=True),
+        "perturbed": meta["perturbed"],
     }
     for kind, text in meta["instructions"].items():
         out[f"instructions/{kind}"] = text
@@ -212,7 +208,7 @@ def _extra_columns(ep: EpisodeData) -> dict:
 
 def _flat_stats(stats: dict[str, dict]) -> dict:
     flat = {}
-    for feature, values in cols.stats_to_json(stats).items():
+    for feature, values in stats_to_json(stats).items():
         for name, value in values.items():
             flat[f"stats/{feature}/{name}"] = value
     return flat
