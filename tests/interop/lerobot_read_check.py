@@ -4,7 +4,8 @@
 
 Uses `ledataset.datasets.lerobot_dataset.LeRobotDataset` (PyPI `lerobot-dataset`, the standalone LeRobotDataset;
 `lerobot.datasets.lerobot_dataset` is tried when that is missing) fully offline. Prints one JSON object: fps,
-counts, features, tasks, per-episode boundaries (from `meta/episodes`), and the frames it decoded; writes to OUT.npz
+counts, features, tasks, subtasks (when the reader resolves `meta/subtasks.parquet`), per-episode boundaries (from
+`meta/episodes`), and the frames it decoded; writes to OUT.npz
 `actions` (N, A), `states` (N, S), `index` (N,), `episode_index` (N,), `frame_index` (N,) for every frame and, for
 every N-th frame of each episode plus its first and last, `frames__<video key>` (M, H, W, 3) uint8 decoded through
 LeRobot's `__getitem__` (its own video decoder) with `frame_rows` (M,) naming their dataset indices.
@@ -73,9 +74,12 @@ def main() -> int:
         rows.extend(sorted(picks))
     frames: dict[str, list] = {key: [] for key in meta.video_keys}
     tasks_seen = {}
+    subtasks_seen: dict[int, str] = {}
     for row in rows:
         item = dataset[row]
         tasks_seen[int(item["episode_index"])] = item["task"]
+        if "subtask" in item:
+            subtasks_seen[row] = item["subtask"]
         for key in meta.video_keys:
             chw = item[key].numpy()  # (3, H, W) float in [0, 1]
             frames[key].append((chw.transpose(1, 2, 0) * 255.0 + 0.5).clip(0, 255).astype(np.uint8))
@@ -92,6 +96,7 @@ def main() -> int:
         "features": {k: {"dtype": v["dtype"], "shape": list(v["shape"])} for k, v in meta.features.items()},
         "episodes": episodes,
         "tasks_by_episode": {str(k): v for k, v in sorted(tasks_seen.items())},
+        "subtasks_by_row": {str(k): v for k, v in sorted(subtasks_seen.items())},
         "decoded_frames": len(rows),
         "video_backend": dataset.video_backend,
     }
