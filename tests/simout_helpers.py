@@ -55,3 +55,14 @@ def lerobot_python() -> Path:
     if interop_required():
         pytest.fail(message + " (required because CI / DATAENGINE_REQUIRE_INTEROP is set)")
     pytest.skip(message)
+
+
+def lerobot_doctor() -> Path:
+    """`lerobot-doctor` of the interop environment (beside its python), or skip / fail like `lerobot_python`."""
+    path = lerobot_python().parent / "lerobot-doctor"
+    if path.is_file():
+        return path
+    message = f"lerobot-doctor not found at {path}; rerun `bash tests/interop/setup_lerobot_venv.sh` (it installs it)"
+    if interop_required():
+        pytest.fail(message + " (required because CI / DATAENGINE_REQUIRE_INTEROP is set)")
+    pytest.skip(message)
