@@ -15,7 +15,7 @@ Per-frame annotations, per camera view `<v>` (float32 pixels of the stored frame
 ratio. `annotation.<v>.tcp_2d_trace` (K, 2): the next K tool positions projected. `annotation.<v>.grasp_point_2d`,
 `annotation.<v>.place_point_2d` (2,). A label that does not exist in a frame (the object has no pixels, a point
 falls outside the image or behind the camera) holds `FILL` (-1) and is False in its bool mask column
-`<column>_valid` (`bbox2d_tight_valid` (2,), `tcp_2d_trace_valid` (K,), `grasp_point_2d_valid` (1,), ...): no
+`<column>_valid` (`bbox2d_tight_valid` (2,), `tcp_2d_trace_valid` (K,), `grasp_point_2d_valid` (scalar), ...): no
 column holds NaN. Cameras that move (wrist) also get `annotation.<v>.T_cam_to_world` (4, 4): that frame's OpenCV
 camera->world extrinsics (static cameras: `meta/camera_params.jsonl`). World frame: `annotation.tcp_3d_trace`
 (K, 3), `annotation.grasp_point_3d`, `annotation.place_point_3d` (3,). `subtask_index`: the episode phase of the
@@ -150,7 +150,7 @@ def annotation_columns(ep: EpisodeData, view_names: Mapping[str, str]) -> dict[s
             points = a[key][:, c]
             valid = _points_in_image(points, cam.width, cam.height)
             cols[f"annotation.{v}.{name}"] = _masked(points, valid)
-            cols[f"annotation.{v}.{name}_valid"] = valid if valid.ndim > 1 else valid[:, None]
+            cols[f"annotation.{v}.{name}_valid"] = valid
         if cam.name in moving:
             cols[f"annotation.{v}.T_cam_to_world"] = a["cam_T_cam_to_world"][:, c].astype(np.float32)
     return cols
@@ -208,8 +208,6 @@ def _names(key: str, values: np.ndarray) -> list[str] | None:
         return ["x", "y"]
     if key.endswith("_point_3d"):
         return list(XYZ)
-    if key.endswith("_point_2d_valid"):
-        return ["valid"]
     return None
 
 
