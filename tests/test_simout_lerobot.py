@@ -99,7 +99,11 @@ def test_v30_read_back_by_lerobot(episodes, v30_rolled, tmp_path):
     np.testing.assert_array_equal(got["states"], np.concatenate([state_vector(e) for e in eps]))
     np.testing.assert_array_equal(got["frame_index"], np.concatenate([np.arange(e.num_steps) for e in eps]))
     starts = np.array([a for a, _ in _bounds(eps)])
-    for row, subtask in seen["subtasks_by_row"].items():  # LeRobot resolves meta/subtasks.parquet
+    subtasks = pd.read_parquet(v30_rolled / "meta/subtasks.parquet")
+    names = {int(i): str(text) for text, i in subtasks["subtask_index"].items()}
+    phases = [p.name for e in eps for p in e.record.phases for _ in range(p.start, p.end)]
+    assert [names[int(i)] for i in got["subtask_index"]] == phases
+    for row, subtask in seen["subtasks_by_row"].items():  # readers that resolve meta/subtasks.parquet (lerobot)
         e = int(np.searchsorted(starts, int(row), side="right") - 1)
         t = int(row) - starts[e]
         assert subtask == next(p.name for p in eps[e].record.phases if p.start <= t < p.end)

@@ -6,7 +6,8 @@ Uses `ledataset.datasets.lerobot_dataset.LeRobotDataset` (PyPI `lerobot-dataset`
 `lerobot.datasets.lerobot_dataset` is tried when that is missing) fully offline. Prints one JSON object: fps,
 counts, features, tasks, subtasks (when the reader resolves `meta/subtasks.parquet`), per-episode boundaries (from
 `meta/episodes`), and the frames it decoded; writes to OUT.npz
-`actions` (N, A), `states` (N, S), `index` (N,), `episode_index` (N,), `frame_index` (N,) for every frame and, for
+`actions` (N, A), `states` (N, S), `index` (N,), `episode_index` (N,), `frame_index` (N,) (and `subtask_index` (N,)
+when the dataset has it) for every frame and, for
 every N-th frame of each episode plus its first and last, `frames__<video key>` (M, H, W, 3) uint8 decoded through
 LeRobot's `__getitem__` (its own video decoder) with `frame_rows` (M,) naming their dataset indices.
 This file must not import anything from `dataengine`: it runs in a separate environment.
@@ -68,6 +69,8 @@ def main() -> int:
         "episode_index": column("episode_index"),
         "frame_index": column("frame_index"),
     }
+    if "subtask_index" in meta.features:
+        columns["subtask_index"] = column("subtask_index")
     rows = []
     for ep in episodes:
         picks = set(range(ep["from"], ep["to"], args.every)) | {ep["from"], ep["to"] - 1}
