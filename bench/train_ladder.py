@@ -45,8 +45,14 @@ def parse_sets(items: list[str]) -> dict:
     return out
 
 
-def run_one(recipe: Path, data: Path, overrides: dict, eval_episodes: int, work: Path, name: str, sim: Path | None):
-    """Train `recipe` (with `overrides`) on the episodes in `data`, evaluate closed loop; returns the row."""
+def run_one(
+    recipe: Path, data: Path, overrides: dict, eval_episodes: int, work: Path, name: str, sim: Path | None,
+    resume: bool = False,
+):  # fmt: skip
+    """Train `recipe` (with `overrides`) on the episodes in `data`, evaluate closed loop; returns the row.
+
+    `resume` continues an interrupted run in `work/name` from its last checkpoint (the row's times then cover only
+    the resumed part and it says so)."""
     import shutil
 
     from dataengine.train import load_recipe
@@ -56,10 +62,11 @@ def run_one(recipe: Path, data: Path, overrides: dict, eval_episodes: int, work:
     overrides = {"data.episodes": str(data.resolve()), **overrides}
     r = load_recipe(recipe, overrides)
     run_dir = work / name
-    shutil.rmtree(run_dir, ignore_errors=True)
+    if not resume:
+        shutil.rmtree(run_dir, ignore_errors=True)
     cpu0, t0 = cpu_s(), time.perf_counter()
     trainer = Trainer(r, run_dir, None, r.device)
-    result = trainer.run(resume=False)
+    result = trainer.run(resume=resume)
     train_wall, train_cpu = time.perf_counter() - t0, cpu_s() - cpu0
     d, e = r.data, r.eval
     sim_recipe = sim or data / "recipe.resolved.json"
@@ -78,6 +85,7 @@ def run_one(recipe: Path, data: Path, overrides: dict, eval_episodes: int, work:
         "steps": result.step,
         "train_wall_s": round(train_wall, 1),
         "train_cpu_s": round(train_cpu, 1),
+        "resumed": resume,
         "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 5) if losses else None,
         "eval_wall_s": round(time.perf_counter() - t1, 1),
         **{k.removeprefix("sim_"): v for k, v in metrics.items() if k != "sim_recipe"},
@@ -122,6 +130,7 @@ def main() -> None:
     one = sub.add_parser("run")
     one.add_argument("--recipe", type=Path, required=True)
     one.add_argument("--name", default=None)
+    one.add_argument("--resume", action="store_true", help="continue the run in --work/NAME from its checkpoint")
     grid = sub.add_parser("grid")
     grid.add_argument("which", choices=["state"])
     grid.add_argument("--only", default=None, help="comma-separated row names")
@@ -143,7 +152,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     if args.cmd == "run":
         name = args.name or args.recipe.stem
-        emit(run_one(args.recipe, args.data, parse_sets(args.set), args.eval, args.work, name, args.sim), args.json)
+        row = run_one(args.recipe, args.data, parse_sets(args.set), args.eval, args.work, name, args.sim, args.resume)
+        emit(row, args.json)
         return None
     rows = STATE_GRID
     only = set(args.only.split(",")) if args.only else None

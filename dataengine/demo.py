@@ -4,11 +4,14 @@ Steps, each a real job whose output the next one reads, each resumable (rerun th
 1. `DIR/sim`: validated, rendered pick-and-place episodes (recipes/sim/pick_place_demo.yaml);
 2. `DIR/corpus`: a grounding corpus built from recipes/demo.yaml (fixtures in the exact upstream layouts, converted,
    deduplicated, eval images held out, plus simulator frames);
-3. `DIR/train`: a short two-stage ST4VLA training run on both (recipes/train/demo.yaml).
+3. `DIR/probe`: the learnability probe (`dataengine sim probe`): the state policy trained on DIR/sim's episodes and
+   run closed loop on their own layouts, so the demo shows its demonstrations teach a policy;
+4. `DIR/train`: a short two-stage ST4VLA training run on both (recipes/train/demo.yaml).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SIM_RECIPE = "recipes/sim/pick_place_demo.yaml"
 CORPUS_RECIPE = "recipes/demo.yaml"
 TRAIN_RECIPE = "recipes/train/demo.yaml"
+PROBE_STEPS = 1000  # the state policy on a handful of episodes: about 30 s on one core
+PROBE_REPORT = "report.json"
 
 
 @dataclass
@@ -62,6 +67,8 @@ def run_demo(
         _timed(result, "sim", lambda: _simulate(recipes, out / "sim", episodes, workers))
         _timed(result, "corpus", lambda: _build_corpus(recipes, out / "corpus", workers))
     if train:
+        episodes_written = int(result.steps["sim"]["episodes_written"])
+        _timed(result, "probe", lambda: _probe(out / "sim", out / "probe", episodes_written))
         _timed(result, "train", lambda: _train(recipes, out, train_steps, device))
     return result
 
@@ -86,6 +93,21 @@ def _build_corpus(recipes: Path, out: Path, workers: int | None) -> dict:
     from dataengine.corpus.build import build_corpus
 
     return build_corpus(recipes.parent / CORPUS_RECIPE, out, workers=workers, resume=True, command="dataengine demo")
+
+
+def _probe(episodes_dir: Path, out: Path, episodes: int) -> dict:
+    """The state policy on every demo episode, evaluated closed loop on the same layouts (a rerun reads the report)."""
+    from dataengine.runtime.jobs import atomic_write_text
+    from dataengine.train.probe import probe
+
+    report_path = out / PROBE_REPORT
+    if report_path.is_file():
+        return json.loads(report_path.read_text())
+    report = probe(
+        episodes_dir, episodes=episodes, eval_episodes=episodes, steps=PROBE_STEPS, seed_offset=0, out=out / "run"
+    )
+    atomic_write_text(report_path, json.dumps(report, indent=1, sort_keys=True))
+    return report
 
 
 def _train(recipes: Path, out: Path, steps: int | None, device: str | None) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -37,6 +38,9 @@ def test_demo_runs_end_to_end_and_a_rerun_changes_nothing(tmp_path):
     text = _demo(out)
     assert "dataengine demo: done" in text
     assert "2 validated, rendered episodes" in text
+    assert "the state policy trained on these 2 episodes picks and places" in text  # the probe's line
+    probe = json.loads((out / "probe" / "report.json").read_text())
+    assert probe["episodes"] == 2 and probe["train_episodes"] == 2 and len(probe["success_ci95"]) == 2
     sim_tars, corpus_tars = _digests(out / "sim"), _digests(out / "corpus")
     assert sim_tars and corpus_tars
     manifest = pl.read_parquet(out / "corpus" / MANIFEST_NAME)

@@ -13,7 +13,7 @@ from dataengine.train.models.policy import ActionSpace, build_policy  # noqa: E4
 from dataengine.train.models.qformer import grad_decay  # noqa: E402
 from dataengine.train.normalization import Normalizer  # noqa: E402
 from dataengine.train.recipe import TrainRecipe  # noqa: E402
-from dataengine.train.tokenizer import IGNORE_INDEX, ByteTokenizer  # noqa: E402
+from dataengine.train.tokenizer import IGNORE_INDEX, TinyTokenizer  # noqa: E402
 from tests.fixtures.train_data import tiny_recipe  # noqa: E402
 
 
@@ -143,7 +143,7 @@ def test_normalizer_round_trip_and_binary_gripper():
 
 
 def test_byte_tokenizer_supervises_only_the_answer():
-    tok = ByteTokenizer()
+    tok = TinyTokenizer()
     ids, labels, truncated = tok.encode_chat("Where is the cup?", "[1,2,3,4]", max_len=64)
     answer = [i for i, lab in zip(ids, labels, strict=True) if lab != IGNORE_INDEX]
     assert tok.decode(answer) == "[1,2,3,4]" and answer[-1] == tok.eos_id and not truncated

@@ -50,6 +50,15 @@ def _print_summary(result) -> None:
         f"in {result.seconds.get('corpus')} s",
         highlight=False,
     )
+    probe = result.steps.get("probe")
+    if probe:
+        low, high = probe["success_ci95"]
+        console.print(
+            f"[bold]{out / 'probe'}[/]: the state policy trained on these {probe['train_episodes']} episodes "
+            f"picks and places {probe['successes']}/{probe['episodes']} of their layouts closed loop "
+            f"(95% CI {low:.0%}-{high:.0%}) in {result.seconds.get('probe')} s",
+            highlight=False,
+        )
     if train:
         losses = ", ".join(f"{stage} {a} -> {b}" for stage, (a, b) in train.get("losses", {}).items())
         console.print(
@@ -68,6 +77,7 @@ def _print_summary(result) -> None:
         f"dataengine export llava-json {out / 'corpus'} --out {out / 'llava'} --style qwen2.5-vl",
         f"dataengine export lerobot {out / 'sim'} --out {out / 'lerobot'}",
         f"dataengine train eval {out / 'train'}",
+        f"dataengine sim probe {out / 'sim'} --eval-episodes 20   # the probe on new layouts",
     ):
         console.print(f"  {line}", highlight=False, markup=False)
 

@@ -197,6 +197,10 @@ class TrainRecipe(_Strict):
         for key in ("grounding", "episodes", "eval_grounding"):
             data["data"].pop(key)
         data["eval"] = None
+        if self.model.backbone == "tiny":  # a checkpoint of another tokenizer cannot be resumed
+            from dataengine.train.tokenizer import VOCAB_SIZE
+
+            data["tiny_vocab"] = VOCAB_SIZE
         return hashlib.sha1(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
     def to_yaml(self) -> str:

@@ -26,7 +26,7 @@ from PIL import Image
 from torch import nn
 
 from dataengine.train.models.blocks import Attention, Block
-from dataengine.train.tokenizer import IGNORE_INDEX, ByteTokenizer
+from dataengine.train.tokenizer import IGNORE_INDEX, TinyTokenizer
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ByteChatEncoder:
 
     def __init__(self, image_size: int, max_text_len: int) -> None:
         self.image_size, self.max_text_len = image_size, max_text_len
-        self.tokenizer = ByteTokenizer()
+        self.tokenizer = TinyTokenizer()
         self.truncated = 0
 
     def prepare_image(self, image: Image.Image) -> np.ndarray:
@@ -201,7 +201,7 @@ class TinyVLM(nn.Module):
             raise ValueError("the pointing head needs tiny.stem: conv (it reads the stem's stride-4 feature map)")
         self.cfg = cfg
         self.hidden_size = cfg.dim
-        self.tokenizer = ByteTokenizer()
+        self.tokenizer = TinyTokenizer()
         stride = (8 if cfg.stem == "conv" else cfg.patch_size) * cfg.token_pool
         if cfg.image_size % stride:
             raise ValueError(f"image_size {cfg.image_size} must be a multiple of {stride} for stem {cfg.stem!r}")
