@@ -83,6 +83,10 @@ def check_trainer_config(root: Path, lerobot_version: str) -> dict:
     default = config["data_configs"][config["default_data_config"]]
     model = pieces["framework"]["action_model"]
     assert (model["action_dim"], model["state_dim"]) == (default["action_dim"], default["state_dim"])
+    # the frameworks train on the last future_action_window_size + 1 steps of a chunk: the whole chunk, no history
+    chunk = len(default["action_indices"])
+    assert model["action_horizon"] == model["future_action_window_size"] + 1 == chunk
+    assert model["past_action_window_size"] == 0
     assert vlm["dataset_use"] == ",".join(e["dataset_use"] for e in config["grounding"])
     assert (vlm["max_pixels"], vlm["min_pixels"]) == (config["vlm"]["max_pixels"], config["vlm"]["min_pixels"])
 

@@ -29,6 +29,7 @@ import yaml
 
 from dataengine.errors import InputError
 from dataengine.export import lerobot_columns as cols
+from dataengine.export.llava_json import ANNOTATIONS_NAME
 
 TRAINER_DIR = "trainer"
 EMBODIMENT_TAG = "new_embodiment"  # known to every GR00T-style loader; selects the action expert's own projector
@@ -129,7 +130,7 @@ def grounding_entries(sources: list[GroundingSource], root: Path) -> tuple[list[
             {
                 "name": source.name,
                 "dataset_use": f"{source.name}%{source.rate}",
-                "annotation_path": str(source.path / "annotations.jsonl"),
+                "annotation_path": str(source.path / ANNOTATIONS_NAME),
                 "data_path": str(source.path) + "/",
                 "style": (info or {}).get("style"),
                 "exists": info is not None,
@@ -273,12 +274,17 @@ def _dataset_use(config: dict) -> str:
 def cotrain_yaml(config: dict) -> str:
     """`cotrain.yaml`: the pieces to merge into a starVLA / InternVLA-M1 co-training YAML."""
     default = config["data_configs"][config["default_data_config"]]
+    horizon = len(default["action_indices"])
     pieces = {
         "framework": {
             "action_model": {
                 "action_dim": default["action_dim"],
                 "state_dim": default["state_dim"],
-                "action_horizon": len(default["action_indices"]),
+                "action_horizon": horizon,
+                # the frameworks train on the last future_action_window_size + 1 steps of each chunk: keep it
+                # equal to the chunk, or they learn actions t+k.. from the frame at t (templates say 7)
+                "future_action_window_size": horizon - 1,
+                "past_action_window_size": 0,
             }
         },
         "datasets": {
