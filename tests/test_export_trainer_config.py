@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from dataengine.errors import InputError
 from dataengine.export.lerobot import export_lerobot
 from dataengine.export.lerobot_common import ExportOptions
 from dataengine.export.trainer_config import GroundingSource
@@ -26,6 +27,7 @@ def exports(tmp_path_factory):
     root = tmp_path_factory.mktemp("trainer")
     for fmt in ("v3.0", "v2.1"):
         export_lerobot(src, root / fmt.replace(".", ""), format=fmt, limit=1)
+    export_lerobot(src, root / "v21_m1", format="v2.1", limit=1, options=ExportOptions(trainer="internvla-m1"))
     return src, root
 
 
@@ -43,7 +45,9 @@ def check_trainer_config(root: Path, lerobot_version: str) -> dict:
     config = json.loads((trainer / "data_config.json").read_text())
     modality = json.loads((root / "meta/modality.json").read_text())
     info = json.loads((root / "meta/info.json").read_text())
-    assert config["lerobot_version"] == lerobot_version and config["video_backend"] == "decord"
+    starvla = config["trainer"] == "starvla"
+    assert config["lerobot_version"] == lerobot_version
+    assert config["video_backend"] == ("decord" if starvla else "torchvision_av")
     assert Path(config["data_root_dir"]) / config["dataset"] == root.resolve()
     named = set()
     for name, c in config["data_configs"].items():
@@ -66,6 +70,7 @@ def check_trainer_config(root: Path, lerobot_version: str) -> dict:
     strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
     assert {s for s in strings if s.startswith(KEY_PREFIXES)} == named
     assigned = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if hasattr(t, "id")}
+    assert ast.literal_eval(assigned["PACKAGE"]) == config["package"] == ("starVLA" if starvla else "InternVLA")
     robot_types = {k.value for k in assigned["ROBOT_TYPE_CONFIG_MAP"].keys}
     assert (
         robot_types == set(config["data_configs"]) == {k.value for k in assigned["ROBOT_TYPE_TO_EMBODIMENT_TAG"].keys}
@@ -79,14 +84,17 @@ def check_trainer_config(root: Path, lerobot_version: str) -> dict:
     pieces = yaml.safe_load((trainer / "cotrain.yaml").read_text())
     vla, vlm = pieces["datasets"]["vla_data"], pieces["datasets"]["vlm_data"]
     assert Path(vla["data_root_dir"]) / config["dataset"] == root.resolve() and vla["data_mix"] in mixtures
-    assert vla["lerobot_version"] == lerobot_version and vla["video_backend"] == config["video_backend"]
     default = config["data_configs"][config["default_data_config"]]
     model = pieces["framework"]["action_model"]
-    assert (model["action_dim"], model["state_dim"]) == (default["action_dim"], default["state_dim"])
+    assert model["action_dim"] == default["action_dim"]
     # the frameworks train on the last future_action_window_size + 1 steps of a chunk: the whole chunk, no history
     chunk = len(default["action_indices"])
-    assert model["action_horizon"] == model["future_action_window_size"] + 1 == chunk
-    assert model["past_action_window_size"] == 0
+    assert model["future_action_window_size"] + 1 == chunk and model["past_action_window_size"] == 0
+    if starvla:
+        assert vla["lerobot_version"] == lerobot_version and vla["video_backend"] == config["video_backend"]
+        assert (model["state_dim"], model["action_horizon"]) == (default["state_dim"], chunk)
+    else:  # InternVLA-M1 reads none of these
+        assert not {"lerobot_version", "video_backend", "action_mode"} & set(vla) and "state_dim" not in model
     assert vlm["dataset_use"] == ",".join(e["dataset_use"] for e in config["grounding"])
     assert (vlm["max_pixels"], vlm["min_pixels"]) == (config["vlm"]["max_pixels"], config["vlm"]["min_pixels"])
 
@@ -126,3 +134,22 @@ def test_grounding_entries_point_at_a_llava_json_export(exports, tmp_path):
     assert (pieces["max_pixels"], pieces["min_pixels"]) == (style["max_pixels"], style["min_pixels"]) == (40000, 784)
     with pytest.raises(Exception, match="whole percent"):
         GroundingSource.parse(f"{llava}%0")
+
+
+def test_internvla_m1_export_gets_flat_statistics_and_its_package(exports):
+    """InternVLA-M1 validates every top-level value of stats_gr00t.json as statistics (and recomputes, on every rank,
+    when one is not), imports from its own package and reads only the per-episode layout."""
+    src, root = exports
+    config = check_trainer_config(root / "v21_m1", "v2.0")
+    assert config["trainer"] == "internvla-m1"
+    flat = json.loads((root / "v21_m1/meta/stats_gr00t.json").read_text())
+    envelope = json.loads((root / "v21/meta/stats_gr00t.json").read_text())
+    assert flat == envelope["statistics"] and {"observation.state", "action"} <= set(flat)
+    for stats in flat.values():
+        assert set(stats) == {"mean", "std", "min", "max", "q01", "q99"}
+        assert all(isinstance(v, list) and all(isinstance(x, float) for x in v) for v in stats.values())
+    readme = (root / "v21_m1/trainer/README.md").read_text()
+    assert "InternVLA/dataloader/lerobot_datasets.py" in readme and "lerobot_version" not in readme
+    with pytest.raises(InputError, match=r"--format v2\.1"):
+        export_lerobot(src, root / "v30_m1", format="v3.0", limit=1, options=ExportOptions(trainer="internvla-m1"))
+    assert not (root / "v30_m1").exists() and not (root / "v30_m1.partial").exists()

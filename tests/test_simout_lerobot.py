@@ -17,7 +17,7 @@ import pytest
 
 from dataengine.export import lerobot_v30
 from dataengine.export.lerobot import export_lerobot
-from dataengine.export.lerobot_columns import FILL, action_vector, slice_bounds, state_vector
+from dataengine.export.lerobot_columns import FILL, PAUSE_FILTER_COLUMN, action_vector, slice_bounds, state_vector
 from dataengine.export.lerobot_common import ExportOptions
 from dataengine.export.lerobot_eef import base_pose
 from dataengine.export.video import read_video_rgb
@@ -173,6 +173,7 @@ def _check_common(root: Path, eps, view: dict[str, str]) -> None:
     names = {k: info["features"][k]["names"] for k in ("observation.state", "action")}
     assert len(names["action"]) == 29 == len(set(names["action"])) and len(names["observation.state"]) == 15
     assert names["action"][7] == "gripper_close" and names["action"][16] == "eef_position.x"
+    assert info["features"][PAUSE_FILTER_COLUMN]["names"] == ["x", "y", "z"]
 
     modality = json.loads((root / "meta/modality.json").read_text())
     assert modality["video"] == {"base_view": {"original_key": "observation.images.front"},
@@ -228,6 +229,8 @@ def _check_common(root: Path, eps, view: dict[str, str]) -> None:
             action[:, ab["eef_position"]] - state[:, sb["eef_position"]],
             atol=1e-5,
         )
+        # the column the GR00T-lineage pause-frame filter reads (InternVLA-M1 stops without it)
+        np.testing.assert_array_equal(_column(rows, PAUSE_FILTER_COLUMN), action[:, ab["eef_relative_position"]])
         quats = action[:, ab["eef_quaternion"]]
         assert ((quats[1:] * quats[:-1]).sum(1) >= 0).all() and quats[0, 1] >= 0  # continuous, qx >= 0 first
         np.testing.assert_allclose(params[i]["T_base_to_world"][0][3], ep.record.layout.robot.base_pos_m[0])

@@ -25,6 +25,12 @@ def lerobot(
         help="A `dataengine export llava-json` output to co-train with, DIR or DIR%NN (sampling rate, percent); "
         "repeatable; default: the `llava` folder beside OUT. Goes into OUT/trainer/.",
     ),
+    trainer: str = typer.Option(
+        "starvla",
+        "--trainer",
+        help="The loader meta/stats_gr00t.json and OUT/trainer/ are written for: starvla (any format) or "
+        "internvla-m1 (needs --format v2.1).",
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Export at most this many episodes."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty OUT."),
 ) -> None:
@@ -39,7 +45,9 @@ def lerobot(
     setup_logging()
     video = VideoSettings(codec=codec, crf=crf if crf is not None else (18 if codec == "h264" else 30))
     sources = [GroundingSource.parse(text) for text in grounding]
-    options = ExportOptions(video=video, instruction=instruction, robot_type=robot_type, grounding=sources)
+    options = ExportOptions(
+        video=video, instruction=instruction, robot_type=robot_type, grounding=sources, trainer=trainer
+    )
     report = export_lerobot(path, out, format=format, options=options, overwrite=overwrite, limit=limit)
     console.print(
         f"LeRobot {report.format}: {report.episodes} episodes, {report.frames} frames, {report.tasks} tasks, "

@@ -18,7 +18,7 @@ from typing import Literal
 
 from dataengine.errors import InputError
 from dataengine.export.lerobot_common import ExportOptions, ExportReport
-from dataengine.export.trainer_config import write_trainer_config
+from dataengine.export.trainer_config import check_trainer, write_trainer_config
 from dataengine.sim.episode_reader import iter_episodes
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def export_lerobot(
     if format not in FORMATS:
         raise InputError(f"unknown LeRobot format {format!r}; valid: {list(FORMATS)}")
     options = options or ExportOptions()
+    check_trainer(options.trainer, format)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out} exists and is not a folder")
@@ -68,7 +69,13 @@ def export_lerobot(
     report.videos = sum(1 for _ in (partial / "videos").rglob("*.mp4"))
     views = list(json.loads((partial / "meta" / "modality.json").read_text(encoding="utf-8"))["video"])
     write_trainer_config(
-        partial, out, format=format, codec=options.video.codec, views=views, grounding=options.grounding
+        partial,
+        out,
+        format=format,
+        codec=options.video.codec,
+        views=views,
+        grounding=options.grounding,
+        trainer=options.trainer,
     )
     summary = {**report.to_dict(), "source": str(Path(episodes_dir).resolve()), "fps": options.fps}
     summary["video"] = options.video.__dict__

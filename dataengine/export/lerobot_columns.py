@@ -8,7 +8,10 @@ One row per control step. `observation.state` and `action` are float32 vectors m
   joints (7, rad: absolute joint targets), gripper_opening (1, m: finger-distance target), eef_position (3, m) and
   eef_quaternion (4, wxyz): the expert's tool target, eef_relative_position (3, m) and eef_relative_rotation
   (3, rad, rotation vector): that target relative to the measured tool pose (`lerobot_eef`)
-End-effector poses are in the robot base frame.
+End-effector poses are in the robot base frame. `action.delta_eef_position` (3, m) repeats eef_relative_position as
+its own column, under the name the GR00T-lineage loaders' pause-frame filter reads (InternVLA-M1 drops, by default,
+the steps whose tool target is within 0.5 mm of the measured tool position and whose gripper command is unchanged;
+without this column it stops with "No suitable position columns found").
 
 Per-frame annotations, per camera view `<v>` (float32 pixels of the stored frame, origin top-left, x right, y down):
 `annotation.<v>.bbox2d_tight` (2, 5): rows pick object, container; columns x_min, y_min, x_max, y_max, occlusion
@@ -55,6 +58,7 @@ ACTION_SLICES: list[tuple[str, tuple[str, ...]]] = [
 RELATIVE_ACTIONS = ("delta_joints", "eef_relative_position", "eef_relative_rotation")  # GR00T `absolute: false`
 FILL = -1.0  # value of a 2-D label that does not exist in a frame (its `_valid` mask is False)
 INDEX_COLUMNS = ("timestamp", "frame_index", "episode_index", "index", "task_index")
+PAUSE_FILTER_COLUMN = "action.delta_eef_position"
 
 
 def slice_size(elements: tuple[str, ...]) -> int:
@@ -183,6 +187,7 @@ def frame_columns(
     cols = {
         "observation.state": state_vector(ep, eef),
         "action": action_vector(ep, eef),
+        PAUSE_FILTER_COLUMN: eef["action_eef_relative_position"].astype(np.float32),
         "timestamp": (frame_index / fps).astype(np.float32),
         "frame_index": frame_index,
         "episode_index": np.full(T, episode_index, np.int64),
@@ -206,7 +211,7 @@ def _names(key: str, values: np.ndarray) -> list[str] | None:
         return ["pick", "container"]
     if key.endswith("_point_2d"):
         return ["x", "y"]
-    if key.endswith("_point_3d"):
+    if key.endswith("_point_3d") or key == PAUSE_FILTER_COLUMN:
         return list(XYZ)
     return None
 

@@ -14,7 +14,7 @@ from dataengine.export.lerobot_cameras import cameras_json
 from dataengine.export.lerobot_columns import view_aliases
 from dataengine.export.lerobot_gr00t import modality_json
 from dataengine.export.lerobot_stats import DatasetStats, stats_to_json
-from dataengine.export.trainer_config import GroundingSource
+from dataengine.export.trainer_config import GroundingSource, gr00t_stats_envelope
 from dataengine.export.video import VideoSettings
 from dataengine.sim.episode_reader import EpisodeData
 
@@ -34,6 +34,7 @@ class ExportOptions:
     data_files_size_in_mb: int = 100
     video_files_size_in_mb: int = 200
     grounding: list[GroundingSource] = field(default_factory=list)  # llava-json exports for the trainer config
+    trainer: str = "starvla"  # the loader meta/stats_gr00t.json and trainer/ are written for (trainer_config.TRAINERS)
 
     def __post_init__(self) -> None:
         if self.instruction not in INSTRUCTION_KINDS:
@@ -208,7 +209,7 @@ def write_shared_meta(
     meta = root / "meta"
     aliases = view_aliases(first)
     write_json(meta / "stats.json", stats_to_json(stats.dataset()))
-    write_json(meta / "stats_gr00t.json", stats.gr00t(), indent=1)
+    write_json(meta / "stats_gr00t.json", stats.gr00t(envelope=gr00t_stats_envelope(options.trainer)), indent=1)
     write_json(meta / "modality.json", modality_json(features, aliases))
     write_tasks_parquet(meta / "subtasks.parquet", subtasks, column="subtask_index")
     write_json(meta / "cameras.json", cameras_json(first, column_views, aliases))

@@ -8,7 +8,7 @@
   `{"__format_version": 2, "__cache_config": {"mode": "abs"}, "statistics": {column: {mean, std, min, max, q01,
   q99}}}` with exact global values over all frames (float32 data, numpy's default linear quantiles, as the loader
   computes them), for every scalar and vector column. A loader run with `action_mode: abs` reuses it; other modes
-  make it recompute its own.
+  make it recompute its own. For InternVLA-M1 (`--trainer internvla-m1`) the same statistics without the envelope.
 """
 
 from __future__ import annotations
@@ -98,8 +98,9 @@ class DatasetStats:
         out.update({key: pooled_stats(items) for key, items in self.videos.items()})
         return out
 
-    def gr00t(self) -> dict:
-        """`stats_gr00t.json` content: the starVLA cache envelope over every scalar and vector column."""
+    def gr00t(self, envelope: bool = True) -> dict:
+        """`stats_gr00t.json` content over every scalar and vector column: starVLA's cache envelope, or (`envelope`
+        False) the bare {column: stats} InternVLA-M1 reads."""
         statistics = {}
         for key in self.columns:
             data = self._concat(key)
@@ -114,6 +115,8 @@ class DatasetStats:
                 "q01": np.quantile(data, 0.01, axis=0).tolist(),
                 "q99": np.quantile(data, 0.99, axis=0).tolist(),
             }
+        if not envelope:
+            return statistics
         return {
             "__format_version": GR00T_STATS_FORMAT_VERSION,
             "__cache_config": dict(GR00T_CACHE_CONFIG),

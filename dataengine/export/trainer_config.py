@@ -12,6 +12,10 @@ robot-data loader of starVLA and InternVLA-M1 and their co-training with groundi
 - `cotrain.yaml`: the YAML pieces (`framework.action_model` dimensions, `datasets.vla_data`, `datasets.vlm_data`);
 - `README.md`: where each piece goes and the command that trains.
 
+`trainer` picks the loader the files are written for: `starvla` (default; any layout) or `internvla-m1` (its loader
+reads only the per-episode v2.x layout, keeps `stats_gr00t.json` flat, has no registry discovery and reads neither
+`lerobot_version` nor `video_backend`: it decodes with torchvision's PyAV backend).
+
 Two data configs: `dataengine_eef_relative` (the engine's training default: per-step end-effector targets relative
 to the measured tool pose, in the robot base frame, plus the gripper command) and `dataengine_delta_joints` (joint
 target minus current joints plus the gripper command, InternVLA-M1's `demo_sim_franka_delta_joints` layout). The
@@ -39,6 +43,9 @@ QWEN_MODEL_TYPE = "qwen2.5vl"
 DEFAULT_GROUNDING_DIR = "llava"  # `dataengine demo` writes the llava-json export beside the LeRobot one
 GROUNDING_STYLE_DEFAULTS = {"min_pixels": 784, "max_pixels": 50176}  # the internvla-m1 style (co-training configs)
 VIDEO_BACKENDS = {"h264": "decord", "av1": "pyav"}  # decord cannot decode AV1
+TRAINERS = ("starvla", "internvla-m1")
+PACKAGES = {"starvla": "starVLA", "internvla-m1": "InternVLA"}
+INTERNVLA_M1_VIDEO_BACKEND = "torchvision_av"  # hard-coded in its lerobot_datasets.py; decodes h264 and AV1
 DATA_CONFIGS = {
     "dataengine_eef_relative": {
         "state": ["eef_position", "eef_quaternion", "gripper_opening"],
@@ -78,7 +85,23 @@ def _slice_dims(group: list[tuple[str, tuple[str, ...]]]) -> dict[str, int]:
     return {name: cols.slice_size(elements) for name, elements in group}
 
 
-def data_config(views: list[str], format: str, codec: str, dataset: str, data_root: Path, grounding: list) -> dict:
+def check_trainer(trainer: str, format: str) -> None:
+    """Refuse a trainer name we do not write for, or a layout its loader cannot read."""
+    if trainer not in TRAINERS:
+        raise InputError(f"unknown trainer {trainer!r}; valid: {list(TRAINERS)}")
+    if trainer == "internvla-m1" and format != "v2.1":
+        raise InputError("InternVLA-M1's loader reads only the per-episode layout: export with --format v2.1")
+
+
+def gr00t_stats_envelope(trainer: str) -> bool:
+    """Whether `meta/stats_gr00t.json` is starVLA's cache envelope (else InternVLA-M1's flat {column: stats}: it
+    validates every top-level value as statistics and recomputes, on every rank at once, when one is not)."""
+    return trainer != "internvla-m1"
+
+
+def data_config(
+    views: list[str], format: str, codec: str, dataset: str, data_root: Path, grounding: list, trainer: str = "starvla"
+) -> dict:
     """The content of `data_config.json`."""
     state_dims, action_dims = _slice_dims(cols.STATE_SLICES), _slice_dims(cols.ACTION_SLICES)
     configs = {}
@@ -99,10 +122,12 @@ def data_config(views: list[str], format: str, codec: str, dataset: str, data_ro
         }
     default = next(iter(DATA_CONFIGS))
     return {
+        "trainer": trainer,
+        "package": PACKAGES[trainer],
         "dataset": dataset,
         "data_root_dir": str(data_root),
         "lerobot_version": "v3.0" if format == "v3.0" else "v2.0",  # the loaders call the v2.x layout v2.0
-        "video_backend": VIDEO_BACKENDS[codec],
+        "video_backend": INTERNVLA_M1_VIDEO_BACKEND if trainer == "internvla-m1" else VIDEO_BACKENDS[codec],
         "embodiment_tag": EMBODIMENT_TAG,
         "data_configs": configs,
         "default_data_config": default,
@@ -140,12 +165,20 @@ def grounding_entries(sources: list[GroundingSource], root: Path) -> tuple[list[
 
 
 def write_trainer_config(
-    partial: Path, root: Path, *, format: str, codec: str, views: list[str], grounding: list[GroundingSource]
+    partial: Path,
+    root: Path,
+    *,
+    format: str,
+    codec: str,
+    views: list[str],
+    grounding: list[GroundingSource],
+    trainer: str = "starvla",
 ) -> dict:
     """Write `trainer/` into `partial` (the export being written) for an export that will live at `root`."""
+    check_trainer(trainer, format)
     root = root.resolve()
     entries, pixels = grounding_entries(grounding, root)
-    config = data_config(views, format, codec, root.name, root.parent, entries)
+    config = data_config(views, format, codec, root.name, root.parent, entries, trainer)
     config["vlm"] = {**pixels, "model_type": QWEN_MODEL_TYPE}
     out = partial / TRAINER_DIR
     out.mkdir(parents=True, exist_ok=True)
@@ -161,17 +194,25 @@ def _class_name(config_name: str) -> str:
     return "".join(part.capitalize() for part in config_name.split("_")) + "DataConfig"
 
 
+INSTALL = {
+    "starvla": "starVLA: copy this file to examples/DataEngine/train_files/data_registry/data_config.py (found on\n"
+    "import).",
+    "internvla-m1": "InternVLA-M1: copy this file to InternVLA/dataloader/gr00t_lerobot/dataengine_data_config.py and\n"
+    "add after the imports of InternVLA/dataloader/lerobot_datasets.py (it has no registry discovery):\n\n"
+    "    from InternVLA.dataloader.gr00t_lerobot import dataengine_data_config as _dataengine\n\n"
+    "    ROBOT_TYPE_CONFIG_MAP.update(_dataengine.ROBOT_TYPE_CONFIG_MAP)\n"
+    "    ROBOT_TYPE_TO_EMBODIMENT_TAG.update(_dataengine.ROBOT_TYPE_TO_EMBODIMENT_TAG)\n"
+    "    DATASET_NAMED_MIXTURES.update(_dataengine.DATASET_NAMED_MIXTURES)",
+}
+
 REGISTRY_HEADER = '''"""Robot-data registry for the dataengine export {dataset!r}, from `dataengine export lerobot`.
 
-starVLA: copy this file to examples/DataEngine/train_files/data_registry/data_config.py (found on import).
-InternVLA-M1: set PACKAGE = "InternVLA", put the file beside InternVLA/dataloader/gr00t_lerobot/data_config.py and
-add its three maps to that file's ROBOT_TYPE_CONFIG_MAP, embodiment_tags.ROBOT_TYPE_TO_EMBODIMENT_TAG and
-mixtures.DATASET_NAMED_MIXTURES.
+{install}
 """
 
 import importlib
 
-PACKAGE = "starVLA"
+PACKAGE = {package!r}
 
 
 def _module(name):
@@ -224,7 +265,8 @@ class _DataengineConfig:
 
 def registry_module(config: dict) -> str:
     """`dataengine_data_config.py`."""
-    parts = [REGISTRY_HEADER.format(dataset=config["dataset"])]
+    install = INSTALL[config["trainer"]]
+    parts = [REGISTRY_HEADER.format(dataset=config["dataset"], install=install, package=config["package"])]
     for name, c in config["data_configs"].items():
         parts.append(
             f"\n\nclass {_class_name(name)}(_DataengineConfig):\n"
@@ -275,27 +317,22 @@ def cotrain_yaml(config: dict) -> str:
     """`cotrain.yaml`: the pieces to merge into a starVLA / InternVLA-M1 co-training YAML."""
     default = config["data_configs"][config["default_data_config"]]
     horizon = len(default["action_indices"])
+    starvla = config["trainer"] == "starvla"
+    model = {"action_dim": default["action_dim"]}
+    if starvla:  # InternVLA-M1's model has no state input and sizes its chunk by the window alone
+        model |= {"state_dim": default["state_dim"], "action_horizon": horizon}
+    # the frameworks train on the last future_action_window_size + 1 steps of each chunk: keep it equal to the
+    # chunk, or they learn actions t+k.. from the frame at t (the templates say 7)
+    model |= {"future_action_window_size": horizon - 1, "past_action_window_size": 0}
+    vla = {"dataset_py": "lerobot_datasets", "data_root_dir": config["data_root_dir"]}
+    vla["data_mix"] = next(iter(config["mixture"]))
+    if starvla:  # settings only starVLA's loader reads
+        vla |= {"lerobot_version": config["lerobot_version"], "video_backend": config["video_backend"]}
+        vla["action_mode"] = "abs"
     pieces = {
-        "framework": {
-            "action_model": {
-                "action_dim": default["action_dim"],
-                "state_dim": default["state_dim"],
-                "action_horizon": horizon,
-                # the frameworks train on the last future_action_window_size + 1 steps of each chunk: keep it
-                # equal to the chunk, or they learn actions t+k.. from the frame at t (templates say 7)
-                "future_action_window_size": horizon - 1,
-                "past_action_window_size": 0,
-            }
-        },
+        "framework": {"action_model": model},
         "datasets": {
-            "vla_data": {
-                "dataset_py": "lerobot_datasets",
-                "data_root_dir": config["data_root_dir"],
-                "data_mix": next(iter(config["mixture"])),
-                "lerobot_version": config["lerobot_version"],
-                "video_backend": config["video_backend"],
-                "action_mode": "abs",
-            },
+            "vla_data": vla,
             "vlm_data": {
                 "dataset_py": "vlm_datasets",
                 "dataformat": "llava_json",
@@ -314,6 +351,25 @@ def cotrain_yaml(config: dict) -> str:
     return header + yaml.safe_dump(pieces, sort_keys=False)
 
 
+README_STEPS = {
+    "starvla": (
+        "1. `dataengine_data_config.py` -> `examples/DataEngine/train_files/data_registry/data_config.py`.\n"
+        "2. `qwen_data_config_dataengine.py` -> paste below `data_dict` in "
+        "`starVLA/dataloader/qwenvl_llavajson/qwen_data_config.py`.\n"
+        "3. `cotrain.yaml` -> merge into the co-training YAML (e.g. "
+        "`examples/CoTrainVLM/train_files/starvla_cotrain_libero.yaml`).\n"
+    ),
+    "internvla-m1": (
+        "1. `dataengine_data_config.py` -> `InternVLA/dataloader/gr00t_lerobot/dataengine_data_config.py`, and the "
+        "three `update` lines of its docstring into `InternVLA/dataloader/lerobot_datasets.py`.\n"
+        "2. `qwen_data_config_dataengine.py` -> paste below `data_dict` in "
+        "`InternVLA/dataloader/qwenvl_llavajson/qwen_data_config.py`.\n"
+        "3. `cotrain.yaml` -> merge into the co-training YAML (e.g. `InternVLA/config/training/"
+        "internvla_cotrain_*.yaml`).\n"
+    ),
+}
+
+
 def readme(config: dict, root: Path) -> str:
     """`README.md`: where each file goes."""
     missing = [e for e in config["grounding"] if not e["exists"]]
@@ -322,16 +378,15 @@ def readme(config: dict, root: Path) -> str:
         f"{e['data_path'][:-1]} --style internvla-m1` (or pass `--grounding DIR%NN` to `export lerobot`).\n"
         for e in missing
     )
+    trainer = config["trainer"]
+    if trainer == "starvla":
+        settings = f"`lerobot_version: {config['lerobot_version']}`, `video_backend: {config['video_backend']}`, "
+    else:
+        settings = f"none to set (its loader reads the v2.x layout and decodes with `{config['video_backend']}`), "
     return (
-        f"# Training on `{root}` in starVLA / InternVLA-M1\n\n"
-        "1. `dataengine_data_config.py` -> starVLA `examples/DataEngine/train_files/data_registry/data_config.py` "
-        "(InternVLA-M1: see its docstring).\n"
-        "2. `qwen_data_config_dataengine.py` -> paste below `data_dict` in "
-        "`<trainer>/dataloader/qwenvl_llavajson/qwen_data_config.py`.\n"
-        "3. `cotrain.yaml` -> merge into the co-training YAML (e.g. starVLA "
-        "`examples/CoTrainVLM/train_files/starvla_cotrain_libero.yaml`).\n\n"
-        f"Loader settings: `lerobot_version: {config['lerobot_version']}`, `video_backend: "
-        f"{config['video_backend']}`, mixture `{next(iter(config['mixture']))}`, embodiment tag "
+        f"# Training on `{root}` in {config['package']} ({trainer})\n\n"
+        + README_STEPS[trainer]
+        + f"\nLoader settings: {settings}mixture `{next(iter(config['mixture']))}`, embodiment tag "
         f"`{config['embodiment_tag']}`, grounding `dataset_use: {_dataset_use(config)}`.\n"
         + (f"\n{todo}" if todo else "")
         + "\nThe full walk-through from `dataengine sim generate` is in the dataengine docs (docs/training.md).\n"
