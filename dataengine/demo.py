@@ -123,5 +123,7 @@ def _train(recipes: Path, out: Path, steps: int | None, device: str | None) -> d
         "steps": run.step,
         "losses": {stage: [round(v, 4) for v in (vals[0], vals[-1])] for stage, vals in run.losses.items() if vals},
         "checkpoint": str(run.checkpoint),
-        "metrics": {k: v for k, v in (run.metrics or {}).items() if isinstance(v, int | float)},
+        "metrics": {
+            k: v for k, v in (run.metrics or {}).items() if isinstance(v, int | float) or k == "grounding_decoding"
+        },
     }

@@ -152,6 +152,40 @@ def test_byte_tokenizer_supervises_only_the_answer():
     assert len(ids) == 32 and truncated and tok.decode(answer) == "[1,2]"
 
 
+def test_number_tokens_round_trip():
+    from dataengine.train.tokenizer import NUMBER_BASE, encode_text
+
+    tok = TinyTokenizer()
+    for text in ["[12,40,88,97]", "0.05 x 123456 and 0, 9999, 10000", "[[1,2],[3,4]] é"]:
+        assert tok.decode(encode_text(text)) == text
+    assert encode_text("[12,40]") == [ord("["), NUMBER_BASE + 12, ord(","), NUMBER_BASE + 40, ord("]")]
+    assert NUMBER_BASE + 5 not in encode_text("05")  # a leading zero stays bytes, so "05" is not read as 5
+
+
+def test_constrained_decoding_makes_an_untrained_model_answer_in_the_grammar():
+    """Free greedy decoding of an untrained model is gibberish; under the grammar every answer parses with the
+    task's number of coordinates, and points/traces close within the token budget."""
+    from dataengine.formats import get_style
+    from dataengine.train.constrained import allowed_next
+
+    assert allowed_next("box", "[N,N,N,N]", 10) == "E" and allowed_next("point", "[[N,N]", 10) == ",]"
+    assert allowed_next("trace", "[[N,N]", 7) == "]" and allowed_next("point", "[[N,N]]", 5) == "E"
+    policy, encoder = tiny_policy(0.5)
+    policy.eval()
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (32, 32, 3), dtype=np.uint8) for _ in range(3)]
+    batch = encoder.encode(images, ["Where is the cup?"] * 3, [None] * 3, for_generation=True)
+    tasks = ["box", "point", "trace"]
+    style = get_style("internvla-m1")
+    for max_new in (12, 40):
+        texts = policy.generate(batch, max_new_tokens=max_new, tasks=tasks)
+        for task, text in zip(tasks, texts, strict=True):
+            parsed = style.parse(task, text, 320, 240)
+            assert parsed and all(len(c) == (4 if task == "box" else 2) for c in parsed), (task, text)
+    free = policy.generate(batch, max_new_tokens=40)
+    assert free != texts
+
+
 def test_qwen_loads_from_a_local_weights_folder(tmp_path, monkeypatch):
     """The real-run path: `model.qwen.weights` = a folder written by save_pretrained, loaded offline."""
     from dataengine.train.models.qwen import load_qwen_backbone

@@ -21,6 +21,7 @@ import torch
 from dataengine.errors import InputError
 from dataengine.geometry import box_iou, coco_segmentation_to_mask, point_in_mask
 from dataengine.train.collate import Collator, to_device
+from dataengine.train.constrained import check_style
 from dataengine.train.grounding_data import count_item_units
 from dataengine.train.shard_index import ShardEntry
 from dataengine.train.streams import ShardStream, StreamLoader
@@ -81,8 +82,12 @@ def evaluate_grounding(
     point_radius: float,
     trace_tolerance: float,
     batch_size: int = 8,
+    constrained: bool = False,
 ) -> dict:
-    """Accuracy over up to `max_samples` held-out items (every usable item of each record, in shard order)."""
+    """Accuracy over up to `max_samples` held-out items (every usable item of each record, in shard order); with
+    `constrained`, answers are decoded under the answer style's grammar (`dataengine/train/constrained.py`)."""
+    if constrained:
+        check_style(units.style.name)
     entries = count_item_units([copy.copy(e) for e in entries], units)
     if not entries:
         return {"grounding_samples": 0}
@@ -95,7 +100,8 @@ def evaluate_grounding(
     policy.eval()
     try:
         for batch in loader:
-            texts = policy.generate(to_device(batch, device), max_new_tokens=max_new_tokens)
+            tasks = [t["task"] for t in batch["meta"]["target"]] if constrained else None
+            texts = policy.generate(to_device(batch, device), max_new_tokens=max_new_tokens, tasks=tasks)
             for text, target in zip(texts, batch["meta"]["target"], strict=True):
                 if sum(map(len, per_task.values())) >= max_samples:
                     break
@@ -118,6 +124,7 @@ def evaluate_grounding(
         "grounding_accuracy": float(np.mean(scores)) if scores else float("nan"),
         "grounding_by_task": {t: {"n": len(v), "accuracy": float(np.mean(v))} for t, v in sorted(per_task.items())},
         "grounding_parse_failures": failures,
+        "grounding_decoding": "constrained" if constrained else "free",
         "grounding_box_mean_iou": float(np.mean(ious)) if ious else None,
         "grounding_trace_mean_error": float(np.mean(trace_errors)) if trace_errors else None,
         "grounding_examples": examples,

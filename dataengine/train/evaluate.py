@@ -53,6 +53,7 @@ def run_evaluations(
                 max_new_tokens=e.max_new_tokens,
                 point_radius=e.point_radius,
                 trace_tolerance=e.trace_tolerance,
+                constrained=e.constrained_decoding,
             )
         )
     if sim_recipe and sim_episodes > 0:

@@ -161,6 +161,9 @@ class DiagnosticsConfig(_Strict):
 class EvalConfig(_Strict):
     grounding_samples: int = Field(default=64, ge=0, description="held-out grounding samples per evaluation")
     max_new_tokens: int = 48
+    constrained_decoding: bool = Field(
+        default=False, description="decode grounding answers under the answer style's grammar (tiny model)"
+    )
     point_radius: float = Field(default=0.05, gt=0, description="point hit: within this fraction of the diagonal")
     trace_tolerance: float = Field(default=0.1, gt=0, description="trace hit: mean error below this x diagonal")
     sim_recipe: str | None = Field(default=None, description="sim task recipe for closed-loop evaluation")
@@ -188,6 +191,12 @@ class TrainRecipe(_Strict):
     diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     recipe_dir: str | None = Field(default=None, description="set on load: relative paths resolve against it")
+
+    @model_validator(mode="after")
+    def _constrained_decoding_needs_the_tiny_model(self) -> TrainRecipe:
+        if self.eval.constrained_decoding and self.model.backbone != "tiny":
+            raise ValueError("eval.constrained_decoding works with the tiny model's tokenizer (model.backbone: tiny)")
+        return self
 
     def fingerprint(self) -> str:
         """Hash of what determines the run (steps, device and paths excluded, so a run can be extended/moved)."""

@@ -115,8 +115,10 @@ class DualSystemPolicy(nn.Module):
         return self.expert.sample(cond, batch["state"], steps=self.sample_steps, generator=generator)
 
     @torch.no_grad()
-    def generate(self, batch: dict, max_new_tokens: int = 48) -> list[str]:
-        return self.backbone.generate(batch, max_new_tokens=max_new_tokens)
+    def generate(self, batch: dict, max_new_tokens: int = 48, tasks: list[str] | None = None) -> list[str]:
+        if tasks is None:
+            return self.backbone.generate(batch, max_new_tokens=max_new_tokens)
+        return self.backbone.generate(batch, max_new_tokens=max_new_tokens, tasks=tasks)
 
 
 def point_loss(pointing, targets: torch.Tensor, visible: torch.Tensor, grasp_yaw: torch.Tensor | None) -> torch.Tensor:

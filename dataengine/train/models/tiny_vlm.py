@@ -308,14 +308,18 @@ class TinyVLM(nn.Module):
         return BackboneOutput(hiddens[self.cfg.qformer_layer], token_mask, lm_loss, pointing, fine)
 
     @torch.no_grad()
-    def generate(self, batch: dict, max_new_tokens: int = 64) -> list[str]:
-        """Greedy decoding after each row's prompt (the batch is encoded with answers=None)."""
+    def generate(self, batch: dict, max_new_tokens: int = 64, tasks: list[str] | None = None) -> list[str]:
+        """Greedy decoding after each row's prompt (the batch is encoded with answers=None); with `tasks` (one per
+        row), constrained to each task's answer grammar (`dataengine/train/constrained.py`)."""
+        from dataengine.train.constrained import constrain_logits
+
         input_ids = batch["input_ids"].clone()
         lengths = batch["attention_mask"].sum(dim=1).long()
         rows = torch.arange(len(lengths), device=input_ids.device)
         done = torch.zeros(len(lengths), dtype=torch.bool, device=input_ids.device)
         limit = self.text_pos.shape[0]
-        for _ in range(max_new_tokens):
+        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
+        for step in range(max_new_tokens):
             if int(lengths.max()) >= limit:
                 break
             if int(lengths.max()) >= input_ids.shape[1]:
@@ -324,14 +328,17 @@ class TinyVLM(nn.Module):
             final, _, p, _ = self._run(
                 {"pixel_values": batch["pixel_values"], "input_ids": input_ids, "attention_mask": attention}
             )
-            next_ids = self.lm_head(final[rows, p + lengths - 1]).argmax(dim=-1)
+            logits = self.lm_head(final[rows, p + lengths - 1])
+            if tasks is not None:
+                generated = [input_ids[i, prompt_lengths[i] : int(lengths[i])].tolist() for i in range(len(tasks))]
+                logits = constrain_logits(logits, tasks, generated, max_new_tokens - step)
+            next_ids = logits.argmax(dim=-1)
             active = ~done
             input_ids[rows[active], lengths[active]] = next_ids[active]
             lengths = lengths + active.long()
             done |= next_ids == self.tokenizer.eos_id
             if bool(done.all()):
                 break
-        prompt_lengths = batch["attention_mask"].sum(dim=1).tolist()
         return [
             self.tokenizer.decode(input_ids[i, prompt_lengths[i] : int(lengths[i])].tolist())
             for i in range(len(prompt_lengths))
