@@ -29,6 +29,7 @@ COMMAND_MODULES: list[str] = [
     "dataengine.cli.convert_cmds",
     "dataengine.cli.fixtures_cmds",
     "dataengine.cli.sim_cmds",
+    "dataengine.cli.sim_plan_cmds",
     "dataengine.cli.rewrite_cmds",
     "dataengine.cli.train_cmds",
     "dataengine.cli.lerobot_cmds",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from dataengine.cli import cluster_opts as opts
 from dataengine.cli.groups import reads_job_folders
 from dataengine.runtime.logs import console
 
@@ -30,10 +31,16 @@ def build(
     ray_address: str | None = typer.Option(None, "--ray-address", help="Ray cluster address (default: local Ray)."),
     workers: int | None = typer.Option(None, "--workers", help="Parallel tasks (0: inline, no Ray; default: CPUs)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted build in OUT."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (pairs per source, shards, bytes) only."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the plan (pairs per source, shards, bytes) and its time and disk on a cluster."
+    ),
     cache: Path | None = typer.Option(
         None, "--cache", help="Conversion cache (default OUT/_state/cache); share it across a size ladder."
     ),
+    nodes: int | None = opts.NODES,
+    cpus_per_node: int | None = opts.CPUS_PER_NODE,
+    core_speed: float = opts.CORE_SPEED,
+    preemptions: float = opts.PREEMPTIONS,
 ) -> None:
     """Convert or reuse each source, mix to the recipe's quotas, dedup, enforce holdouts, write shards and a card."""
     from dataengine.corpus.build import build_corpus
@@ -49,6 +56,7 @@ def build(
         dry_run=dry_run,
         cache_dir=cache,
         command=_command_line(recipe, out, ray_address, workers, cache),
+        cluster=opts.make_cluster(nodes, cpus_per_node, 0, core_speed, preemptions) if dry_run else None,
     )
     if dry_run:
         _print_plan(result)
@@ -78,6 +86,7 @@ def _print_plan(plan: dict) -> None:
         )
         for name, quota in plan["quotas"].items():
             console.print(f"  {name}: quota up to {quota:,} pairs")
+        console.print("time and disk on a cluster: measured once the inputs are converted (run the build, or convert)")
         return
     table = Table(title=f"plan for {plan['recipe']} (target {plan['target_pairs'] or 'all'} pairs)")
     for col in ("source", "scanned items", "removed", "available pairs", "quota", "pairs", "items"):
@@ -100,6 +109,11 @@ def _print_plan(plan: dict) -> None:
     )
     if plan["shortfall_pairs"]:
         console.print(f"[yellow]short of the target by {plan['shortfall_pairs']:,} pairs[/]")
+    if "budget" in plan:
+        from dataengine.corpus.cluster_plan import budget_text
+
+        for line in budget_text(plan["budget"]):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from dataengine.errors import InputError
 from dataengine.images import jpeg_fully_coded, stable_text
 from dataengine.records.grounding import GroundingRecord
 from dataengine.runtime.jobs import STATE_DIR, JobState, Task, atomic_write_text, job_lock, mark_complete, run_tasks
+from dataengine.runtime.progress import RunningTotals
 from dataengine.shards.grounding import MANIFEST_NAME, GroundingShardWriter, merge_manifests, write_manifest
 
 log = logging.getLogger(__name__)
@@ -105,7 +107,7 @@ def _convert(source, converter, options, tasks, out, workers, ray_address, resum
         workers=workers,
         ray_address=ray_address,
         resume=resume,
-        describe=_describe,
+        describe=_describer(),
         show_progress=show_progress,
     )
     parts_dir = out / STATE_DIR / "parts"
@@ -206,7 +208,11 @@ def _fingerprint(source: str, options: ConvertOptions, files: list[Path], n_task
     return hashlib.sha1(blob, usedforsecurity=False).hexdigest()
 
 
-def _describe(results: list[dict]) -> str:
-    samples = sum(r.get("samples", 0) for r in results)
-    quarantined = sum(sum(r.get("quarantined", {}).values()) for r in results)
-    return f"{samples} samples, {quarantined} quarantined"
+def _describer() -> Callable[[list[dict]], str]:
+    totals = RunningTotals(lambda r: {"samples": r.get("samples", 0), "q": sum(r.get("quarantined", {}).values())})
+
+    def describe(results: list[dict]) -> str:
+        counts = totals.update(results)
+        return f"{counts['samples']} samples, {counts['q']} quarantined"
+
+    return describe

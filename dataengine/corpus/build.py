@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dataengine import __version__
+from dataengine.corpus.cluster_plan import budget, measure_write
 from dataengine.corpus.finalize import finalize
 from dataengine.corpus.inputs import (
     HashCache,
@@ -36,7 +37,9 @@ from dataengine.corpus.recipe import LoadedRecipe, load_recipe
 from dataengine.corpus.scan import scan_shard
 from dataengine.corpus.write import SETS_FILE, write_bucket
 from dataengine.errors import InputError, JobStateError, RecipeError
+from dataengine.runtime.capacity import Cluster
 from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, job_lock, mark_complete, run_tasks
+from dataengine.runtime.progress import RunningTotals
 from dataengine.shards.reader import list_shards
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,7 @@ class BuildContext:
     inputs: dict[str, dict] = field(default_factory=dict)  # label -> fingerprint (for the lock)
     scan_tasks: list[Task] = field(default_factory=list)
     scan_results: list[dict] = field(default_factory=list)
+    plan_s: float = 0.0  # wall seconds of the last plan made
 
     @property
     def state(self) -> Path:
@@ -74,14 +78,16 @@ def build_corpus(
     cache_dir: str | Path | None = None,
     command: str | None = None,
     show_progress: bool = True,
+    cluster: Cluster | None = None,
 ) -> dict:
-    """Build the corpus of `recipe_path` into `out`; returns stats (the dry-run plan with `dry_run`)."""
+    """Build the corpus of `recipe_path` into `out`; returns stats (the dry-run plan with `dry_run`; with `cluster`
+    too, its time and disk there)."""
     loaded = load_recipe(recipe_path)
     check_inputs(loaded)
     out = Path(out).resolve()
     cache = Path(cache_dir).resolve() if cache_dir else out / STATE_DIR / "cache"
     if dry_run:
-        return dry_run_plan(loaded, out, cache, workers=workers, ray_address=ray_address)
+        return dry_run_plan(loaded, out, cache, workers=workers, ray_address=ray_address, cluster=cluster)
     ctx = BuildContext(loaded, out, cache, workers, ray_address, resume, show_progress)
     with job_lock(out, "build", resume=resume):
         build_info = _begin(ctx, command)
@@ -214,7 +220,9 @@ def _scan_and_plan(ctx: BuildContext, sets: list[RecordSet], where: Path) -> Pla
     names = [s.name for s in sets]
     shard_paths = [shard for s in sets for shard in s.shards]
     atomic_write_text(plan_dir / SETS_FILE, json.dumps({"names": names, "shards": shard_paths}))
+    started = time.perf_counter()
     make_plan(recipe, sets, [scan_dir / f"{t.task_id}.parquet" for t in tasks], plan_dir)
+    ctx.plan_s = time.perf_counter() - started
     atomic_write_text(done, json.dumps({"fingerprint": plan_fp}))
     return _load_summary(plan_dir)  # the same object whether the plan was just made or made before a crash
 
@@ -248,24 +256,31 @@ def _load_summary(plan_dir: Path) -> PlanSummary:
     return PlanSummary(**json.loads((plan_dir / "summary.json").read_text(encoding="utf-8")))
 
 
-def _write(ctx: BuildContext, summary: PlanSummary) -> list[dict]:
-    recipe = ctx.loaded.recipe
-    plan_dir = ctx.state / "plan"
-    payload = {
+def _write_payload(recipe, plan_dir: Path, summary: PlanSummary) -> dict:
+    """What every write task of this plan gets (plus its bucket)."""
+    return {
         "plan_dir": str(plan_dir),
         "max_samples": recipe.shards.max_samples,
         "max_bytes": recipe.shards.max_bytes,
         "max_image_side": recipe.max_image_side,
         "output_split": recipe.output_split,
+        "n_buckets": summary.n_buckets,
+        "n_partitions": summary.n_partitions,
     }
-    payload.update(n_buckets=summary.n_buckets, n_partitions=summary.n_partitions)
+
+
+def _write(ctx: BuildContext, summary: PlanSummary) -> list[dict]:
+    recipe = ctx.loaded.recipe
+    payload = _write_payload(recipe, ctx.state / "plan", summary)
     tasks = [Task(f"{recipe.output_split}-{b:05d}", {**payload, "bucket": b}) for b in range(summary.n_buckets)]
     fingerprint = _digest({"recipe": ctx.loaded.sha256, "inputs": ctx.inputs, "plan": summary.to_dict()})
     started, planned = time.monotonic(), max(1, summary.pairs)
     first_done: list[int] = []
 
+    totals = RunningTotals(lambda r: {"pairs": r["pairs"]})
+
     def describe(results: list[dict]) -> str:
-        done = sum(r["pairs"] for r in results)
+        done = totals.update(results)["pairs"]
         if not first_done:
             first_done.append(done - results[-1]["pairs"] if results else 0)
         rate = (done - first_done[0]) / max(time.monotonic() - started, 1e-6)
@@ -287,10 +302,18 @@ def _write(ctx: BuildContext, summary: PlanSummary) -> list[dict]:
 
 
 def dry_run_plan(
-    loaded: LoadedRecipe, out: Path, cache: Path, *, workers: int | None = None, ray_address: str | None = None
+    loaded: LoadedRecipe,
+    out: Path,
+    cache: Path,
+    *,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    cluster: Cluster | None = None,
 ) -> dict:
     """The plan without writing to OUT: exact when every input is already converted (the scan runs in a
-    temporary folder), else an estimate from weights that names the inputs still to convert."""
+    temporary folder), else an estimate from weights that names the inputs still to convert. With `cluster`, an
+    exact plan also gets a `budget`: time, work, disk and Ray settings of the build on that cluster, from the
+    costs measured by the scan, the plan and the write of a slice of one bucket (`corpus.cluster_plan`)."""
     recipe = loaded.recipe
     with tempfile.TemporaryDirectory(prefix="dataengine-dry-run-") as tmp:
         ctx = BuildContext(
@@ -312,5 +335,15 @@ def dry_run_plan(
             }
         with _ray(workers, ray_address):
             summary = _scan_and_plan(ctx, sets, Path(tmp))
-    plan = summary.to_dict()
-    return {"exact": True, "recipe": recipe.name, **plan, "expected_shards": summary.n_buckets}
+        result = {"exact": True, "recipe": recipe.name, **summary.to_dict(), "expected_shards": summary.n_buckets}
+        if cluster is not None and summary.samples:
+            plan_dir = Path(tmp) / "plan"
+            write = measure_write(plan_dir, summary, _write_payload(recipe, plan_dir, summary), Path(tmp))
+            input_bytes = sum(Path(shard).stat().st_size for s in sets if s.role == "source" for shard in s.shards)
+            result["budget"] = budget(
+                summary, ctx.scan_results, input_bytes, Path(tmp) / "scan", plan_dir, ctx.plan_s, write, cluster,
+                f"dataengine build {loaded.path} --out {out}"
+                + ("" if cache == out / STATE_DIR / "cache" else f" --cache {cache}")
+                + " --ray-address auto",
+            )  # fmt: skip
+    return result

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tarfile
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -174,7 +175,9 @@ def item_content_hash(group: str, item) -> int:
 
 
 def scan_shard(task: Task, out_dir: Path) -> dict:
-    """Run-tasks entry: scan one input shard into `<task_id>.parquet` (+ `<task_id>.quarantine.jsonl`)."""
+    """Run-tasks entry: scan one input shard into `<task_id>.parquet` (+ `<task_id>.quarantine.jsonl`). The result
+    carries the task's CPU seconds (`build --dry-run` budgets a cluster from them)."""
+    cpu0 = time.process_time()
     p = task.payload
     shard, set_id, set_name, shard_id, seed = Path(p["shard"]), p["set_id"], p["set_name"], p["shard_id"], p["seed"]
     rows: list[tuple] = []
@@ -249,4 +252,5 @@ def scan_shard(task: Task, out_dir: Path) -> dict:
         "quarantined": dict(Counter(q["reason"] for q in quarantine)),
         "licenses": dict(licenses),
         "splits": dict(splits),
+        "cpu_s": round(time.process_time() - cpu0, 4),
     }

@@ -24,7 +24,8 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,10 +49,13 @@ def set_command(command: str | None) -> None:
     _command = command
 
 
+_OUTPUT_SUFFIX = r"(?:-\d{6}\.(?:tar|idx\.json)|\.(?:parquet|manifest\.parquet|quarantine\.jsonl))(?:\.tmp\d*)?"
+_OUTPUT_SUFFIX_RE = re.compile(_OUTPUT_SUFFIX)
+
+
 def task_output_re(task_id: str) -> re.Pattern:
     """Names of the files a task writes (see the module docstring), finished or temporary."""
-    names = r"-\d{6}\.(?:tar|idx\.json)|\.(?:parquet|manifest\.parquet|quarantine\.jsonl)"
-    return re.compile(rf"^{re.escape(task_id)}(?:{names})(?:\.tmp\d*)?$")
+    return re.compile(rf"^{re.escape(task_id)}{_OUTPUT_SUFFIX}$")
 
 
 def foreign_entries(out_dir: Path) -> list[str]:
@@ -201,17 +205,33 @@ class JobState:
     def mark_done(self, task_id: str, result: dict) -> None:
         atomic_write_text(self.marker(task_id), json.dumps(result, sort_keys=True))
 
+    def done_ids(self) -> set[str]:
+        """Ids of the tasks with a marker: one listing of `done/`, not a file check per task."""
+        if not self.done_dir.is_dir():
+            return set()
+        with os.scandir(self.done_dir) as entries:
+            return {e.name[: -len(".json")] for e in entries if e.name.endswith(".json")}
+
     def clean_outputs(self, task_id: str) -> int:
         """Remove whatever an unfinished run of this task left behind: only files named as its outputs."""
+        return self.clean_unfinished([task_id])
+
+    def clean_unfinished(self, task_ids: Iterable[str]) -> int:
+        """`clean_outputs` of many tasks with one listing of each folder (a resume of 1,000 of 25,000 tasks would
+        otherwise list 50,000 files 1,000 times): regular files named `<task_id><output suffix>`, nothing else."""
+        wanted = set(task_ids)
         removed = 0
-        names = task_output_re(task_id)
         for folder in (self.out_dir, self.parts_dir):
-            if not folder.is_dir():
+            if not folder.is_dir() or not wanted:
                 continue
-            for path in folder.iterdir():
-                if names.match(path.name) and path.is_file() and not path.is_symlink():
-                    path.unlink()
-                    removed += 1
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    name = entry.name
+                    cuts = (i for i, ch in enumerate(name) if ch in "-.")
+                    owned = any(name[:i] in wanted and _OUTPUT_SUFFIX_RE.fullmatch(name, i) for i in cuts)
+                    if owned and entry.is_file(follow_symlinks=False):
+                        os.unlink(entry.path)
+                        removed += 1
         return removed
 
 
@@ -251,7 +271,8 @@ def run_tasks(
     `workers` at a time; a local Ray gets `workers` CPUs). Tasks whose worker dies are retried `max_retries`
     times (on another node when one is lost). A Python exception in a task stops the job with JobFailedError;
     finished tasks keep their markers so `--resume` continues after the cause is fixed.
-    `describe(results_so_far)` returns extra text for the progress bar (e.g. pairs per second).
+    `describe(results_so_far)` returns extra text for the progress bar (e.g. pairs per second); it gets one list
+    that grows by one result per call, so a describer can keep running totals (`progress.RunningTotals`).
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -265,19 +286,21 @@ def run_tasks(
 def _run_pending(fn, tasks, state, job_name, workers, ray_address, max_retries, remote_options, describe,
                  show_progress) -> list[dict]:  # fmt: skip
     out_dir = state.out_dir
-    results: dict[str, dict] = {t.task_id: state.result(t.task_id) for t in tasks if state.is_done(t.task_id)}
+    done = state.done_ids()
+    results: dict[str, dict] = {t.task_id: state.result(t.task_id) for t in tasks if t.task_id in done}
     todo = [t for t in tasks if t.task_id not in results]
-    for task in todo:
-        state.clean_outputs(task.task_id)
+    state.clean_unfinished(t.task_id for t in todo)
     if results:
         log.info("%s: %d of %d tasks already done", job_name, len(results), len(tasks))
 
+    so_far = list(results.values())  # append-only: `describe` sees the same list grow (no copy per task)
     with job_progress(job_name, total=len(tasks), completed=len(results), enabled=show_progress) as progress:
 
         def finish(task: Task, result: dict) -> None:
             state.mark_done(task.task_id, result)
             results[task.task_id] = result
-            progress.advance(describe(list(results.values())) if describe else "")
+            so_far.append(result)
+            progress.advance(describe(so_far) if describe else "")
 
         if todo and workers == 0:
             for task in todo:
@@ -314,12 +337,12 @@ def _run_on_ray(fn, todo, out_dir, finish, workers, ray_address, max_retries, re
         remote = ray.remote(**options)(_run_task)
         limit = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         fn_ref = ray.put(fn)
-        pending = list(todo)
+        pending = deque(todo)
         in_flight: dict[Any, Task] = {}
         started = time.monotonic()
         while pending or in_flight:
             while pending and len(in_flight) < limit:
-                task = pending.pop(0)
+                task = pending.popleft()
                 in_flight[remote.remote(fn_ref, task, str(out_dir))] = task
             ready, _ = ray.wait(list(in_flight), num_returns=1)
             ref = ready[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 
 from rich.progress import (
@@ -50,3 +52,21 @@ def job_progress(description: str, total: int, completed: int = 0, enabled: bool
     with progress:
         task_id = progress.add_task(description, total=total, completed=completed, info="")
         yield _Bar(progress, task_id)
+
+
+class RunningTotals:
+    """Sums of numbers over the growing list of results `run_tasks` gives a describer, updated with the new
+    results only (summing the whole list at every finished task costs O(tasks^2): minutes at 25,000 tasks)."""
+
+    def __init__(self, numbers: Callable[[dict], Mapping[str, float]]) -> None:
+        self._numbers = numbers
+        self._seen = 0
+        self.totals: Counter = Counter()
+
+    def update(self, results: Sequence[dict]) -> Counter:
+        if len(results) < self._seen:  # another list: start again
+            self._seen, self.totals = 0, Counter()
+        for result in results[self._seen :]:
+            self.totals.update(self._numbers(result))
+        self._seen = len(results)
+        return self.totals

@@ -13,9 +13,11 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 from dataengine.runtime.jobs import Task, atomic_write_text, job_lock, mark_complete, run_tasks
+from dataengine.runtime.progress import RunningTotals
 from dataengine.sim.backends.placement import backend_remote_options, check_backend_available
 from dataengine.sim.spec import SimRecipe
 
@@ -180,14 +182,17 @@ def _manifest_row(key: str, shard: str, episode, relation: str, instruction: str
     }
 
 
-def describe_progress(results: list[dict]) -> str:
-    successes = sum(r["successes"] for r in results)
-    attempts = sum(r["attempts"] for r in results)
-    failures: Counter = Counter()
-    for r in results:
-        failures.update(r["failures"])
-    top = ", ".join(f"{k} {v}" for k, v in failures.most_common(3))
-    return f"{successes} ok / {attempts} attempts" + (f" ({top})" if top else "")
+def progress_describer() -> Callable[[list[dict]], str]:
+    """The progress text of one job: episodes found, attempts and the top failure reasons (running totals)."""
+    totals = RunningTotals(lambda r: {" ok": r["successes"], " attempts": r["attempts"], **r["failures"]})
+
+    def describe(results: list[dict]) -> str:
+        counts = totals.update(results)
+        failures = Counter({k: v for k, v in counts.items() if not k.startswith(" ")})
+        top = ", ".join(f"{k} {v}" for k, v in failures.most_common(3))
+        return f"{counts[' ok']} ok / {counts[' attempts']} attempts" + (f" ({top})" if top else "")
+
+    return describe
 
 
 def generate(
@@ -211,6 +216,7 @@ def generate(
     fingerprint = f"{recipe.fingerprint()}-render{int(render)}-{rewriter}-{recipe.backend}"
     wall0 = time.perf_counter()
     job_name = f"sim generate {recipe.name}"
+    describe = progress_describer()
     with job_lock(out_dir, job_name, resume=resume):
         results = run_tasks(
             run_chunk,
@@ -222,7 +228,7 @@ def generate(
             ray_address=ray_address,
             resume=resume,
             remote_options={"max_calls": WORKER_MAX_CALLS, **backend_remote_options(recipe.backend)},
-            describe=describe_progress if on_progress is None else lambda r: (on_progress(r), describe_progress(r))[1],
+            describe=describe if on_progress is None else lambda r: (on_progress(r), describe(r))[1],
             show_progress=show_progress,
         )
         stats = _write_outputs(recipe, out_dir, results, rewriter, render)

@@ -215,6 +215,7 @@ def to_grounding(
     """Convert every episode shard under `episodes_dir` into grounding/v1 shards (one task per episode shard),
     `manifest.parquet` and `to_grounding_report.json` in `out_dir`. Returns the report."""
     from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, job_lock, mark_complete, run_tasks
+    from dataengine.runtime.progress import RunningTotals
     from dataengine.shards import MANIFEST_NAME, merge_manifests
     from dataengine.sim.episode_reader import episode_shards
 
@@ -227,6 +228,7 @@ def to_grounding(
     identity = {**payload, "shards": [[str(s), s.stat().st_size] for s in shards], "version": 1}
     fingerprint = json.dumps(identity, sort_keys=True)
     out = Path(out_dir)
+    totals = RunningTotals(lambda r: {"samples": r["counts"].get("samples", 0)})
     with job_lock(out, "sim to-grounding", resume=resume):
         results = run_tasks(
             _convert_shard,
@@ -237,7 +239,7 @@ def to_grounding(
             workers=workers,
             ray_address=ray_address,
             resume=resume,
-            describe=lambda rs: f"{sum(r['counts'].get('samples', 0) for r in rs)} samples",
+            describe=lambda rs: f"{totals.update(rs)['samples']} samples",
             show_progress=show_progress,
         )
         parts = [out / STATE_DIR / "parts" / f"{t.task_id}.manifest.parquet" for t in tasks]
