@@ -8,22 +8,27 @@ from dataengine.runtime.progress import RunningTotals
 from tests.jobs_tasks import write_one
 
 
-def test_clean_unfinished_removes_the_files_named_after_the_tasks_only(tmp_path):
-    names = [
-        "episodes-000001-000000.tar", "episodes-000001-000000.tar.tmp", "episodes-000001.json",
-        "episodes-0000010-000000.tar", "episodes-000002-000000.tar", "episodes-000001x", "manifest.parquet",
-        "episodes-00000-000000.tar",
+def test_clean_unfinished_removes_the_output_files_of_those_tasks_only(tmp_path):
+    gone = [
+        "episodes-000001-000000.tar", "episodes-000001-000000.idx.json", "episodes-000001-000000.tar.tmp123",
+        "episodes-000001.parquet", "episodes-00000-000000.tar",
+    ]  # fmt: skip
+    kept = [
+        "episodes-000001.json", "episodes-0000010-000000.tar", "episodes-000002-000000.tar", "episodes-000001x",
+        "manifest.parquet",
     ]  # fmt: skip
     state = JobState(tmp_path)
     state.parts_dir.mkdir(parents=True)
-    for name in names:
-        (state.out_dir / name).write_text("x")
-        (state.parts_dir / name).write_text("x")
-    (state.out_dir / "episodes-000001-dir").mkdir()  # folders are never removed
-    assert state.clean_unfinished(["episodes-000001", "episodes-00000"]) == 8
-    kept = ["episodes-0000010-000000.tar", "episodes-000002-000000.tar", "episodes-000001x", "manifest.parquet"]
+    for folder in (state.out_dir, state.parts_dir):
+        for name in gone + kept:
+            (folder / name).write_text("x")
+    (state.out_dir / "episodes-000001-000001.tar").symlink_to(tmp_path / "manifest.parquet")  # never followed
+    (state.out_dir / "episodes-000001-000002.tar").mkdir()  # folders are never removed
+    assert state.clean_unfinished(["episodes-000001", "episodes-00000"]) == 2 * len(gone)
     assert sorted(p.name for p in state.parts_dir.iterdir()) == sorted(kept)
-    assert sorted(p.name for p in state.out_dir.iterdir()) == sorted([*kept, "_state", "episodes-000001-dir"])
+    assert sorted(p.name for p in state.out_dir.iterdir()) == sorted(
+        [*kept, "_state", "episodes-000001-000001.tar", "episodes-000001-000002.tar"]
+    )
     assert state.clean_outputs("episodes-000002") == 2
 
 

@@ -21,7 +21,7 @@ from dataengine.sim.spec import load_recipe  # noqa: E402
 
 pytestmark = pytest.mark.ray
 DEMO = Path(__file__).resolve().parents[1] / "recipes/sim/pick_place_demo.yaml"
-EPISODES = 6
+EPISODES = 4
 
 
 def _outputs(out: Path) -> dict[str, bytes]:

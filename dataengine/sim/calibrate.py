@@ -36,8 +36,9 @@ _NOT_COST = {"name", "seed", "episodes", "episodes_per_shard", "rewriter"}
 
 
 def cost_fingerprint(recipe: SimRecipe, render: bool, rewriter: str) -> str:
-    """Hash of the recipe fields that change what an episode costs (not name, seed or counts)."""
-    data = recipe.model_dump(mode="json", exclude=_NOT_COST)
+    """Hash of the recipe fields that change what an episode costs (not name, seed or counts). Fields left at their
+    defaults are left out, so a calibration stays valid when a newer engine adds an option the recipe does not use."""
+    data = recipe.model_dump(mode="json", exclude=_NOT_COST, exclude_defaults=True)
     data.update(rendered=render, rewriter=rewriter)
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
