@@ -225,9 +225,16 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--out", type=Path, default=Path("/tmp/bench_corpus"))
     parser.add_argument("--keep", action="store_true", help="keep the generated inputs and outputs")
+    parser.add_argument(
+        "--sources-only", action="store_true", help="write the inputs for --pairs and OUT/big.yaml, then stop"
+    )
     args = parser.parse_args()
     shutil.rmtree(args.out, ignore_errors=True)
     args.out.mkdir(parents=True)
+    if args.sources_only:  # e.g. for `dataengine build OUT/big.yaml --dry-run --nodes 8 --cpus-per-node 64`
+        write_sources(args.out / "big_sources", args.pairs)
+        (args.out / "big.yaml").write_text(RECIPE.format(label="big", root=args.out / "big_sources"))
+        return
     results = {}
     for label, pairs in (("small", args.small_pairs), ("big", args.pairs)):
         t0 = time.perf_counter()

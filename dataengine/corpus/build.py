@@ -60,7 +60,7 @@ class BuildContext:
     inputs: dict[str, dict] = field(default_factory=dict)  # label -> fingerprint (for the lock)
     scan_tasks: list[Task] = field(default_factory=list)
     scan_results: list[dict] = field(default_factory=list)
-    plan_s: float = 0.0  # wall seconds of the last plan made
+    plan_cpu_s: float = 0.0  # CPU seconds of the last plan made (the driver's own work)
 
     @property
     def state(self) -> Path:
@@ -220,9 +220,9 @@ def _scan_and_plan(ctx: BuildContext, sets: list[RecordSet], where: Path) -> Pla
     names = [s.name for s in sets]
     shard_paths = [shard for s in sets for shard in s.shards]
     atomic_write_text(plan_dir / SETS_FILE, json.dumps({"names": names, "shards": shard_paths}))
-    started = time.perf_counter()
+    cpu0 = time.process_time()
     make_plan(recipe, sets, [scan_dir / f"{t.task_id}.parquet" for t in tasks], plan_dir)
-    ctx.plan_s = time.perf_counter() - started
+    ctx.plan_cpu_s = time.process_time() - cpu0
     atomic_write_text(done, json.dumps({"fingerprint": plan_fp}))
     return _load_summary(plan_dir)  # the same object whether the plan was just made or made before a crash
 
@@ -341,7 +341,7 @@ def dry_run_plan(
             write = measure_write(plan_dir, summary, _write_payload(recipe, plan_dir, summary), Path(tmp))
             input_bytes = sum(Path(shard).stat().st_size for s in sets if s.role == "source" for shard in s.shards)
             result["budget"] = budget(
-                summary, ctx.scan_results, input_bytes, Path(tmp) / "scan", plan_dir, ctx.plan_s, write, cluster,
+                summary, ctx.scan_results, input_bytes, Path(tmp) / "scan", plan_dir, ctx.plan_cpu_s, write, cluster,
                 f"dataengine build {loaded.path} --out {out}"
                 + ("" if cache == out / STATE_DIR / "cache" else f" --cache {cache}")
                 + " --ray-address auto",

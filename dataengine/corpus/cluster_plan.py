@@ -1,8 +1,9 @@
 """`dataengine build --dry-run`: the build's time, disk and Ray settings on a given cluster, from measured costs.
 
 The dry run scans every input shard (each scan task reports its CPU seconds) and makes the plan on the driver
-(timed), both in a temporary folder; then it writes a slice of the first bucket (`WRITE_SLICE_SAMPLES` samples:
-buckets are hash ranges, so a finer bucket count gives a slice of the same data) and times that, per sample. From
+(its CPU seconds: polars may use several threads, so on a big head node the plan's wall time is shorter), both in
+a temporary folder; then it writes a slice of the first bucket (`WRITE_SLICE_SAMPLES` samples: buckets are hash
+ranges, so a finer bucket count gives a slice of the same data) and times that, per sample. From
 these: a scan phase (one task per input shard), the plan (driver), a write phase (one task per bucket) and the
 finish (manifest, card; driver, seconds: not modelled). Conversion of raw inputs is not in it: a dry run of a
 recipe with unconverted inputs says which, and a build (or `dataengine convert`) converts them first.
@@ -61,7 +62,7 @@ def budget(
     input_bytes: int,
     scan_dir: Path,
     plan_dir: Path,
-    plan_s: float,
+    plan_cpu_s: float,
     write: dict,
     cluster: Cluster,
     command: str,
@@ -72,7 +73,7 @@ def budget(
     per_bucket = summary.samples / max(1, summary.n_buckets)
     phases = [
         Phase("scan", len(scan_cpu), sum(scan_cpu) / max(1, len(scan_cpu)), max(scan_cpu, default=0.0)),
-        Phase("plan", 0, 0.0, serial_s=plan_s),
+        Phase("plan", 0, 0.0, serial_s=plan_cpu_s),
         Phase(
             "write",
             summary.n_buckets,
@@ -105,7 +106,7 @@ def budget(
         "measured": {
             "scan_cpu_s": round(sum(scan_cpu), 3),
             "scan_samples": sum(r.get("samples", 0) for r in scan_results),
-            "plan_s": round(plan_s, 3),
+            "plan_cpu_s": round(plan_cpu_s, 3),
             "write_slice": write,
             "write_cpu_s_per_sample": round(per_sample, 6),
         },
@@ -148,8 +149,8 @@ def budget_text(b: dict) -> list[str]:
             lines.append(f"  {p['name']}: on the driver, {human_seconds(p['wall_s'])}")
     lines += [
         f"  measured here: scan {m['scan_cpu_s']:.2f} CPU s for {m['scan_samples']:,} input samples; plan "
-        f"{m['plan_s']:.2f} s; write {m['write_cpu_s_per_sample'] * 1e6:,.0f} CPU us per output sample "
-        f"({m['write_slice']['samples']:,} samples written as a sample)",
+        f"{m['plan_cpu_s']:.2f} CPU s on the driver; write {m['write_cpu_s_per_sample'] * 1e6:,.0f} CPU us per "
+        f"output sample ({m['write_slice']['samples']:,} samples written as a sample)",
         f"disk: {human_bytes(by['output'])} of shards + {human_bytes(by['state'])} of state (scan "
         f"{human_bytes(by['scan_parts'])}, plan {human_bytes(by['plan'])}, manifest {human_bytes(by['manifest'])}); "
         f"reads {human_bytes(by['inputs_read'])} of inputs; needs {human_bytes(by['total'])} free, "

@@ -166,6 +166,8 @@ def plan_text(plan: dict) -> list[str]:
         f"  each node needs ~{human_bytes(ray['node_memory_bytes'])} of RAM (workers at "
         f"{human_bytes(cal['peak_rss_bytes'])} each, object store {human_bytes(ray['object_store_bytes'])}, Ray)",
     ]
+    if c["gpus_per_node"] and not est["gpu_hours"]:
+        lines.append(f"note: {plan['backend']} tasks use no GPU: the nodes' GPUs would sit idle (billed above)")
     return lines
 
 
