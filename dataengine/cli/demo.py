@@ -67,6 +67,11 @@ def _print_summary(result) -> None:
         )
         for name, value in sorted(train.get("metrics", {}).items()):
             console.print(f"    {name}: {value}", highlight=False)
+        console.print(
+            "    (a loop check, not a model: minutes on 16 fixture images teach the answer format, not where things "
+            "are; docs/training.md has the ladder to a policy that picks and places from camera frames)",
+            highlight=False,
+        )
     console.print("\nLook at it:")
     for line in (
         f"dataengine show {out / 'corpus'} --n 16 --out {out / 'sheet.png'}",
