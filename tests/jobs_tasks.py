@@ -1,6 +1,7 @@
 """Task functions for the job-runner tests (importable by Ray workers)."""
 
 import os
+import time
 from pathlib import Path
 
 
@@ -24,4 +25,16 @@ def crash_once(task, out: Path) -> dict:
 def fail_on(task, out: Path) -> dict:
     if task.payload["i"] == task.payload.get("fail", -1):
         raise ValueError("bad input in this partition")
+    return write_one(task, out)
+
+
+def hang(task, out: Path) -> dict:
+    """Tasks in payload["hang"] hang (a deadlocked GL driver, a stuck mount) after leaving a partial output: the
+    first time only, or every time with payload["always"]; each hung process appends its pid to `_hung_<id>`."""
+    pids = out / f"_hung_{task.task_id}"
+    if task.payload["i"] in task.payload.get("hang", []) and (task.payload.get("always") or not pids.exists()):
+        with open(pids, "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        (out / f"{task.task_id}-000000.tar.tmp").write_text("partial")
+        time.sleep(3600)
     return write_one(task, out)

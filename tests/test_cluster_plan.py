@@ -76,7 +76,12 @@ def test_plan_of_244k_episodes_on_8_nodes(calibrated):
     lo, hi = plan["core_hours_range"]
     assert lo < plan["estimate"]["core_hours"] < hi
     assert plan["bytes"]["shards"] == pytest.approx(244_000 * cal.sample_bytes_per_episode, rel=0.01)
-    assert plan["ray"]["job_command"].endswith("--episodes 244000 --out /shared/OUT --ray-address auto")
+    timeout = plan["task_timeout_s"]  # 4x the longest chunk, whole minutes, at least 10 min
+    assert plan["longest_task_s"] > phase["task_s"]
+    assert timeout % 60 == 0 and timeout >= max(600, 4 * plan["longest_task_s"])
+    assert plan["ray"]["job_command"].endswith(
+        f"--episodes 244000 --out /shared/OUT --ray-address auto --task-timeout {timeout}"
+    )
     assert "--num-cpus=63" in plan["ray"]["head_command"]
     assert plan["failures"]["expected_lost_episodes"] == 0
 
@@ -112,6 +117,7 @@ def test_sim_plan_cli_with_a_calibration_file(calibrated, tmp_path):
     assert "core-hours" in result.output and "ray start --head" in result.output
     plan = json.loads((tmp_path / "plan.json").read_text())
     assert plan["failures"]["expected_retried_tasks"] > 0
+    assert f"--ray-address auto --task-timeout {plan['task_timeout_s']}" in result.output
     bad = CliRunner().invoke(app, ["sim", "plan", str(_recipe(tmp_path, width=64)), "--episodes", "10",
                                    "--calibration", str(tmp_path / "cal.json")])  # fmt: skip
     assert isinstance(bad.exception, RecipeError) and "another configuration" in str(bad.exception)

@@ -24,6 +24,13 @@ def generate(
     ),
     backend: str | None = typer.Option(None, "--backend", help="Simulator backend (default: the recipe's, mujoco)."),
     seed: int | None = typer.Option(None, "--seed", help="Override the recipe's seed."),
+    task_timeout: float | None = typer.Option(
+        None,
+        "--task-timeout",
+        min=1,
+        help="Seconds after which a chunk is taken as hung: its worker is killed and it runs again (`sim plan` "
+        "suggests a value; default: none).",
+    ),
 ) -> None:
     """Generate validated, rendered pick-and-place episodes as episode/v1 WebDataset shards."""
     from dataengine.runtime.logs import setup_logging
@@ -33,8 +40,9 @@ def generate(
     setup_logging()
     spec = load_recipe(recipe, episodes=episodes, backend=backend, seed=seed)
     stats = run_generate(
-        spec, out, workers=workers, ray_address=ray_address, resume=resume, render=not no_render, rewriter=rewriter
-    )
+        spec, out, workers=workers, ray_address=ray_address, resume=resume, render=not no_render, rewriter=rewriter,
+        task_timeout_s=task_timeout,
+    )  # fmt: skip
     failures = ", ".join(f"{k} {v}" for k, v in stats["failures"].items()) or "none"
     console.print(
         f"episodes {stats['episodes_written']}/{stats['episodes_requested']}  attempts {stats['attempts']}  "

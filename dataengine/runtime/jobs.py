@@ -37,6 +37,7 @@ from dataengine.runtime.progress import job_progress
 log = logging.getLogger(__name__)
 
 LOCK_FILE = "lock"
+_KILL_WAIT_S = 60.0  # how long a timed-out task's worker may take to die before its task is submitted again
 TaskFn = Callable[["Task", Path], dict]
 # The command line that started this process's jobs (set by the CLI), recorded in job.json for resume hints.
 _command: str | None = None
@@ -264,6 +265,7 @@ def run_tasks(
     remote_options: dict[str, Any] | None = None,
     describe: Callable[[list[dict]], str] | None = None,
     show_progress: bool = True,
+    task_timeout_s: float | None = None,
 ) -> list[dict]:
     """Run `fn(task, out_dir)` for every task not yet done; return all results in task order.
 
@@ -271,6 +273,9 @@ def run_tasks(
     `workers` at a time; a local Ray gets `workers` CPUs). Tasks whose worker dies are retried `max_retries`
     times (on another node when one is lost). A Python exception in a task stops the job with JobFailedError;
     finished tasks keep their markers so `--resume` continues after the cause is fixed.
+    `task_timeout_s` (Ray only): a task still running that long after it was submitted is taken as hung (a
+    deadlocked driver, a stuck filesystem): its worker is killed, what it left is cleaned, and it is submitted
+    again, up to `max_retries` times; one more timeout fails the job.
     `describe(results_so_far)` returns extra text for the progress bar (e.g. pairs per second); it gets one list
     that grows by one result per call, so a describer can keep running totals (`progress.RunningTotals`).
     """
@@ -280,11 +285,11 @@ def run_tasks(
     with job_lock(out_dir, job_name, resume):
         state.begin(job_name, fingerprint, [t.task_id for t in tasks], resume)
         return _run_pending(fn, tasks, state, job_name, workers, ray_address, max_retries, remote_options, describe,
-                            show_progress)  # fmt: skip
+                            show_progress, task_timeout_s)  # fmt: skip
 
 
 def _run_pending(fn, tasks, state, job_name, workers, ray_address, max_retries, remote_options, describe,
-                 show_progress) -> list[dict]:  # fmt: skip
+                 show_progress, task_timeout_s=None) -> list[dict]:  # fmt: skip
     out_dir = state.out_dir
     done = state.done_ids()
     results: dict[str, dict] = {t.task_id: state.result(t.task_id) for t in tasks if t.task_id in done}
@@ -311,7 +316,8 @@ def _run_pending(fn, tasks, state, job_name, workers, ray_address, max_retries, 
                 except Exception as exc:
                     raise JobFailedError(f"{job_name}: task {task.task_id} failed: {exc!r}") from exc
         elif todo:
-            _run_on_ray(fn, todo, out_dir, finish, workers, ray_address, max_retries, remote_options or {}, job_name)
+            _run_on_ray(fn, todo, state, finish, workers, ray_address, max_retries, remote_options or {}, job_name,
+                        task_timeout_s)  # fmt: skip
     return [results[t.task_id] for t in tasks]
 
 
@@ -328,9 +334,11 @@ def check_placement(cluster_resources: dict, options: dict, job_name: str) -> No
         )
 
 
-def _run_on_ray(fn, todo, out_dir, finish, workers, ray_address, max_retries, remote_options, job_name) -> None:
+def _run_on_ray(fn, todo, state, finish, workers, ray_address, max_retries, remote_options, job_name,
+                task_timeout_s=None) -> None:  # fmt: skip
     from dataengine.runtime.ray_runtime import ray_session
 
+    out_dir = state.out_dir
     with ray_session(ray_address, num_cpus=workers) as ray:
         options = {"num_cpus": 1, "max_retries": max_retries, **remote_options}
         check_placement(ray.cluster_resources(), options, job_name)
@@ -339,19 +347,35 @@ def _run_on_ray(fn, todo, out_dir, finish, workers, ray_address, max_retries, re
         fn_ref = ray.put(fn)
         pending = deque(todo)
         in_flight: dict[Any, Task] = {}
+        submitted: dict[Any, float] = {}
+        timeouts: dict[str, int] = {}
         started = time.monotonic()
         while pending or in_flight:
             while pending and len(in_flight) < limit:
                 task = pending.popleft()
-                in_flight[remote.remote(fn_ref, task, str(out_dir))] = task
-            ready, _ = ray.wait(list(in_flight), num_returns=1)
+                ref = remote.remote(fn_ref, task, str(out_dir))
+                in_flight[ref], submitted[ref] = task, time.monotonic()
+            ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=_time_left(submitted, task_timeout_s))
+            if not ready:  # the oldest task ran over the timeout
+                for task in _stop_overdue(ray, in_flight, submitted, task_timeout_s, state):
+                    timeouts[task.task_id] = n = timeouts.get(task.task_id, 0) + 1
+                    if n > max_retries:
+                        _cancel_all(ray, in_flight)
+                        raise JobFailedError(
+                            f"{job_name}: task {task.task_id} ran over the task timeout ({task_timeout_s:g} s) on "
+                            f"attempt {n} of {n}; find why it hangs (or raise the timeout) and rerun with --resume"
+                        )
+                    log.warning("%s: task %s ran over %g s: worker killed, task submitted again (%d of %d)",
+                                job_name, task.task_id, task_timeout_s, n, max_retries)  # fmt: skip
+                    pending.appendleft(task)
+                continue
             ref = ready[0]
             task = in_flight.pop(ref)
+            submitted.pop(ref)
             try:
                 result = ray.get(ref)
             except Exception as exc:
-                for other in in_flight:
-                    ray.cancel(other, force=True)
+                _cancel_all(ray, in_flight)
                 cause = getattr(exc, "cause", None) or exc
                 if isinstance(cause, DataEngineError):
                     raise cause from exc
@@ -360,3 +384,28 @@ def _run_on_ray(fn, todo, out_dir, finish, workers, ray_address, max_retries, re
                 ) from exc
             finish(task, result)
         log.debug("%s: ray part took %.1fs", job_name, time.monotonic() - started)
+
+
+def _time_left(submitted: dict, timeout_s: float | None) -> float | None:
+    """Seconds until the oldest task in flight runs over `timeout_s` (None: no timeout)."""
+    return None if timeout_s is None else max(0.0, min(submitted.values()) + timeout_s - time.monotonic())
+
+
+def _cancel_all(ray, in_flight: dict) -> None:
+    for ref in in_flight:
+        ray.cancel(ref, force=True)
+
+
+def _stop_overdue(ray, in_flight: dict, submitted: dict, timeout_s: float, state: JobState) -> list[Task]:
+    """Kill the workers of the tasks submitted more than `timeout_s` ago, wait (a bounded time) for them to be
+    gone, so that no stale attempt writes beside the next one, and clean what they left; returns those tasks."""
+    now = time.monotonic()
+    overdue = [ref for ref, t0 in submitted.items() if now - t0 >= timeout_s]
+    for ref in overdue:
+        ray.cancel(ref, force=True)
+    ray.wait(overdue, num_returns=len(overdue), timeout=_KILL_WAIT_S)
+    tasks = [in_flight.pop(ref) for ref in overdue]
+    for ref in overdue:
+        submitted.pop(ref)
+    state.clean_unfinished(t.task_id for t in tasks)
+    return tasks

@@ -19,6 +19,7 @@ from dataengine.sim.calibrate import SimCalibration, cost_fingerprint
 from dataengine.sim.generate import WORKER_MAX_CALLS
 from dataengine.sim.spec import SimRecipe
 
+MIN_TASK_TIMEOUT_S = 600  # a suggested --task-timeout: 4x the longest chunk, at least 10 min, whole minutes
 MERGE_S_PER_ROW = 10e-6  # manifest merge on the driver, measured by bench/orchestration.py (docs/benchmarks.md)
 
 
@@ -72,7 +73,12 @@ def plan_generate(
     slots = job.phases[0].slots
     in_flight_bytes = int(slots * per_shard * cal.sample_bytes_per_episode)
     storage = shard_bytes + state_bytes + in_flight_bytes
-    command = f"dataengine sim generate {recipe_path} --episodes {episodes} --out {out} --ray-address auto"
+    longest_s = phase.longest_task_cost_s / cluster.core_speed + cal.worker_start_s  # a fresh worker's first chunk
+    timeout_s = max(MIN_TASK_TIMEOUT_S, 60 * math.ceil(4 * longest_s / 60))
+    command = (
+        f"dataengine sim generate {recipe_path} --episodes {episodes} --out {out} --ray-address auto "
+        f"--task-timeout {timeout_s}"
+    )
     ray = ray_settings(
         cluster,
         worker_rss_bytes=cal.peak_rss_bytes,
@@ -113,6 +119,8 @@ def plan_generate(
             "p_task_exhausts_retries": job.p_task_exhausts_retries,
         },
         "ray": ray.to_dict(),
+        "longest_task_s": round(longest_s, 1),
+        "task_timeout_s": timeout_s,
         "out": out,
         "recipe_path": recipe_path,
     }
@@ -165,6 +173,8 @@ def plan_text(plan: dict) -> list[str]:
         f"  {ray['job_command']}",
         f"  each node needs ~{human_bytes(ray['node_memory_bytes'])} of RAM (workers at "
         f"{human_bytes(cal['peak_rss_bytes'])} each, object store {human_bytes(ray['object_store_bytes'])}, Ray)",
+        f"  --task-timeout {plan['task_timeout_s']}: 4x the longest chunk (~{human_seconds(plan['longest_task_s'])}); "
+        "a chunk still running then is taken as hung, its worker killed and the chunk run again",
     ]
     if c["gpus_per_node"] and not est["gpu_hours"]:
         lines.append(f"note: {plan['backend']} tasks use no GPU: the nodes' GPUs would sit idle (billed above)")

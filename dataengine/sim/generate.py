@@ -206,9 +206,11 @@ def generate(
     rewriter: str | None = None,
     show_progress: bool = True,
     on_progress=None,
+    task_timeout_s: float | None = None,
 ) -> dict:
     """Run the whole job; returns the statistics written to `sim_stats.json`. `on_progress(results_so_far)` is
-    called after each finished chunk (benchmarks sample memory there)."""
+    called after each finished chunk (benchmarks sample memory there); a chunk still running `task_timeout_s`
+    after it was submitted is taken as hung and run again (`run_tasks`)."""
     out_dir = Path(out_dir)
     check_backend_available(recipe.backend)  # fail at once, before Ray or any work, with the install hint
     rewriter = rewriter or recipe.rewriter
@@ -230,6 +232,7 @@ def generate(
             remote_options={"max_calls": WORKER_MAX_CALLS, **backend_remote_options(recipe.backend)},
             describe=describe if on_progress is None else lambda r: (on_progress(r), describe(r))[1],
             show_progress=show_progress,
+            task_timeout_s=task_timeout_s,
         )
         stats = _write_outputs(recipe, out_dir, results, rewriter, render)
         mark_complete(out_dir)
