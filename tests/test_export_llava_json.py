@@ -60,7 +60,7 @@ def test_exact_jsonl_qwen25vl(shards, templates_file, tmp_path):
             "Point to free space.",
             '[{"point_2d": [28, 28], "label": "free space"}, {"point_2d": [7, 14], "label": "free space"}]',
         ),
-        row("img_a-2", jpg, "Trace: move right", "[[0, 0], [56, 56]]"),
+        row("img_a-2", jpg, "Move right. Answer with the trajectory as points in order.", "[[0, 0], [56, 56]]"),
         {
             "id": "img_a-3",
             "images": [jpg],

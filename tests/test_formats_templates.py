@@ -21,12 +21,15 @@ from dataengine.formats import (
     pick_template,
     render_item,
 )
+from dataengine.formats.qa import TASK_CUES
 from dataengine.records import BoxItem, PointItem, TraceItem
 
 ITEMS = {
     "box": BoxItem(task="box", query="the red mug near {braces}", boxes=[[10.0, 20.0, 30.0, 40.0]]),
     "point": PointItem(task="point", query="free space left of the plate", points=[[5.0, 6.0]]),
-    "trace": TraceItem(task="trace", query="put the apple in the bowl", trace=[[1.0, 2.0], [50.0, 40.0]]),
+    "trace": TraceItem(
+        task="trace", query="the way to the bowl", query_kind="expression", trace=[[1.0, 2.0], [50.0, 40.0]]
+    ),
 }
 
 
@@ -78,6 +81,28 @@ def test_render_item_question_and_answer(task):
     assert again == (question, answer)
     bare, _ = render_item(item, style, 100, 100, key="img_0001", item_index=2, seed=5, hint=False)
     assert bare == fill_template(pick_template(task, "img_0001", 2, 5), item.query)
+
+
+@pytest.mark.parametrize("task", ["box", "point", "trace"])
+def test_instructions_are_used_as_written(task):
+    coords = {"box": {"boxes": [[10.0, 20.0, 30.0, 40.0]]}, "point": {"points": [[5.0, 6.0], [7.0, 8.0]]}}
+    fields = coords.get(task, {"trace": [[1.0, 2.0], [50.0, 40.0]]})
+    item = ITEMS[task].model_copy(update={"query": "put the apple in the bowl", "query_kind": "instruction", **fields})
+    style = get_style("qwen2.5-vl")
+    question, answer = render_item(item, style, 100, 100, key="k", item_index=0)
+    assert question == "Put the apple in the bowl. " + style.hint(task, labelled=False)
+    assert "apple" not in answer and '"label"' not in question
+    bare, _ = render_item(item, style, 100, 100, key="k", item_index=0, hint=False)
+    assert bare == "Put the apple in the bowl. " + TASK_CUES[task]
+    molmo_question, _ = render_item(item, get_style("florence2"), 100, 100, key="k", item_index=0)
+    assert molmo_question == bare  # a style without a hint still says what to answer with
+
+
+def test_expressions_read_as_phrases():
+    item = ITEMS["box"].model_copy(update={"query": "Man on the left."})
+    question, answer = render_item(item, get_style("qwen2.5-vl"), 100, 100, key="k", item_index=0, hint=False)
+    assert question == fill_template(pick_template("box", "k", 0, 0), "man on the left")
+    assert '"label": "Man on the left"' in answer
 
 
 def test_render_item_refuses_what_the_style_cannot_express():

@@ -205,7 +205,15 @@ class PixmoPointsConverter(Converter):
         for name in ("collection_method", "count"):
             if row.get(name) is not None:
                 meta[name] = row[name]
-        return {"task": "point", "query": label, "points": points, "label": label, "source_id": source_id, "meta": meta}
+        return {
+            "task": "point",
+            "query": label,
+            "query_kind": "expression",
+            "points": points,
+            "label": label,
+            "source_id": source_id,
+            "meta": meta,
+        }
 
 
 def _row_key(row: dict) -> str:

@@ -285,7 +285,7 @@ class RefCocoConverter(Converter):
             if not query:
                 rejects.append(Reject(sent_id, "empty_query", "sentence has no raw or sent text", scope="item"))
                 continue
-            item = {"task": "box", "query": query, "boxes": [box], "source_id": sent_id}
+            item = {"task": "box", "query": query, "query_kind": "expression", "boxes": [box], "source_id": sent_id}
             if label:
                 item["label"] = label
             items.append(item)
@@ -299,6 +299,7 @@ class RefCocoConverter(Converter):
             point_item = {
                 "task": "point",
                 "query": first["query"],
+                "query_kind": "expression",
                 "points": [point],
                 "source_id": f"{ref_id}/ann_id={ann['id']}",
                 "meta": {"point": "inside_segmentation", "query_from": first["source_id"]},

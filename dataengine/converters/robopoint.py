@@ -177,7 +177,14 @@ def _coordinate_item(question: str, tuples, info: dict, item_id: str, stats: Tas
         meta["format_instruction_removed"] = True
     if len(tuples[0]) == 2:
         points = [clip_point(p, width, height) for p in from_norm(tuples, width, height)]
-        return {"task": "point", "query": query, "points": points, "source_id": item_id, "meta": meta}, None
+        return {
+            "task": "point",
+            "query": query,
+            "query_kind": "instruction",
+            "points": points,
+            "source_id": item_id,
+            "meta": meta,
+        }, None
     boxes = []
     for x1, y1, x2, y2 in tuples:
         box, clipped = clip_box_xyxy([x1 * width, y1 * height, x2 * width, y2 * height], width, height)
@@ -186,4 +193,11 @@ def _coordinate_item(question: str, tuples, info: dict, item_id: str, stats: Tas
         if clipped:
             stats.count("clipped_boxes")
         boxes.append(box)
-    return {"task": "box", "query": query, "boxes": boxes, "source_id": item_id, "meta": meta}, None
+    return {
+        "task": "box",
+        "query": query,
+        "query_kind": "instruction",
+        "boxes": boxes,
+        "source_id": item_id,
+        "meta": meta,
+    }, None

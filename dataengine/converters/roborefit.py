@@ -30,6 +30,7 @@ from dataengine.converters.common import (
 from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
 from dataengine.geometry import clip_box_xyxy, mask_crop_inner_point
+from dataengine.records.query import guess_query_kind
 
 SPLITS = ("train", "testA", "testB")
 IMAGES_PER_PARTITION = 200
@@ -144,7 +145,8 @@ class RoboRefItConverter(Converter):
         meta = {"scene": row["scene"]} if isinstance(row.get("scene"), str) else {}
         if clipped:
             meta["clipped_from"] = [float(v) for v in bbox]
-        box_item = {"task": "box", "query": text.strip(), "boxes": [box], "source_id": source_id, "meta": meta or None}
+        query = {"query": text.strip(), "query_kind": guess_query_kind(text)}  # RoboRefIt mixes both kinds
+        box_item = {"task": "box", **query, "boxes": [box], "source_id": source_id, "meta": meta or None}
         label = row.get("class")
         if isinstance(label, str) and label:
             box_item["label"] = label
@@ -157,7 +159,7 @@ class RoboRefItConverter(Converter):
         else:
             point_meta = {**meta, "mask": safe_relpath(row["mask_path"])}
             point_meta.pop("clipped_from", None)
-            point_item = {"task": "point", "query": text.strip(), "points": [point], "source_id": source_id}
+            point_item = {"task": "point", **query, "points": [point], "source_id": source_id}
             point_item["meta"] = point_meta
             if "label" in box_item:
                 point_item["label"] = box_item["label"]

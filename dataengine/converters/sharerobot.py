@@ -159,7 +159,14 @@ class ShareRobotConverter(Converter):
             return None, ("trace_too_short", f"{len(trace)} of {len(points)} points left on the image")
         if isinstance(row.get("meta_data"), dict) and row["meta_data"].get("original_dataset"):
             meta["original_dataset"] = row["meta_data"]["original_dataset"]
-        item = {"task": "trace", "query": instruction, "trace": trace, "source_id": source_id, "meta": meta or None}
+        item = {
+            "task": "trace",
+            "query": instruction,
+            "query_kind": "instruction",
+            "trace": trace,
+            "source_id": source_id,
+            "meta": meta or None,
+        }
         return item, None
 
     def _box_item(self, row, instruction, info, source_id, stats: TaskStats):
@@ -180,7 +187,14 @@ class ShareRobotConverter(Converter):
             meta["clipped"] = True
         if (scale_x, scale_y) != (1.0, 1.0):
             meta["rescaled_from"] = [row["meta_data"]["original_width"], row["meta_data"]["original_height"]]
-        item = {"task": "box", "query": instruction, "boxes": [clipped_box], "source_id": source_id, "meta": meta}
+        item = {
+            "task": "box",
+            "query": instruction,
+            "query_kind": "instruction",
+            "boxes": [clipped_box],
+            "source_id": source_id,
+            "meta": meta,
+        }
         return item, None
 
 

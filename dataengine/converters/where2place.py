@@ -114,7 +114,14 @@ class Where2PlaceConverter(Converter):
         meta = {"mask": mask_rel, "seed": seed, "mask_threshold": MASK_THRESHOLD, "sampled_points": len(points)}
         if isinstance(row.get("category"), str):
             meta["category"] = row["category"]
-        item = {"task": "point", "query": query, "points": points, "source_id": source_id, "meta": meta}
+        item = {
+            "task": "point",
+            "query": query,
+            "query_kind": "instruction",
+            "points": points,
+            "source_id": source_id,
+            "meta": meta,
+        }
         record = self.record(make_key(self.slug, f"{index:04d}"), "test", info, [item])
         yield Sample(record, data, [source_id])
 

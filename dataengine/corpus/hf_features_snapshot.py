@@ -23,6 +23,8 @@ HF_FEATURES_YAML = [
                     {"name": "sha1", "dtype": "string"},
                     {"name": "origin", "dtype": "string"},
                     {"name": "format", "dtype": "string"},
+                    {"name": "coco_image_id", "dtype": "int64"},
+                    {"name": "image_sha256", "dtype": "string"},
                 ],
             },
             {
@@ -30,6 +32,7 @@ HF_FEATURES_YAML = [
                 "list": [
                     {"name": "task", "dtype": "string"},
                     {"name": "query", "dtype": "string"},
+                    {"name": "query_kind", "dtype": "string"},
                     {"name": "label", "dtype": "string"},
                     {"name": "source_id", "dtype": "string"},
                     {"name": "boxes", "list": {"list": "float64"}},
@@ -39,6 +42,7 @@ HF_FEATURES_YAML = [
                         "name": "conversation",
                         "list": [{"name": "from", "dtype": "string"}, {"name": "value", "dtype": "string"}],
                     },
+                    {"name": "meta", "dtype": {"json": {"decode": False}}},
                 ],
             },
         ],

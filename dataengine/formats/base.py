@@ -16,8 +16,10 @@ from typing import Any, ClassVar
 from dataengine.errors import InputError
 from dataengine.geometry import from_frame, to_frame
 from dataengine.records.grounding import BoxItem, PointItem, TraceItem
+from dataengine.records.query import query_kind_of
 
 SPATIAL_TASKS = ("box", "point", "trace")
+SHORT_LABEL_WORDS = 8  # a printed label is a short phrase: an item's query stands in for it only up to this length
 COORDS_PER_TARGET = {"box": 4, "point": 2, "trace": 2}
 
 NUMBER = r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?"
@@ -42,13 +44,13 @@ def as_target(
     task: str | None = None,
     label: str | None = None,
 ) -> Target:
-    """A grounding item (its label, else its query, names the target) or raw coordinates with `task`."""
+    """A grounding item (named by `item_label`) or raw coordinates with `task`."""
     if isinstance(item_or_coords, BoxItem):
-        return Target("box", [list(b) for b in item_or_coords.boxes], item_or_coords.label or item_or_coords.query)
+        return Target("box", [list(b) for b in item_or_coords.boxes], item_label(item_or_coords))
     if isinstance(item_or_coords, PointItem):
-        return Target("point", [list(p) for p in item_or_coords.points], item_or_coords.label or item_or_coords.query)
+        return Target("point", [list(p) for p in item_or_coords.points], item_label(item_or_coords))
     if isinstance(item_or_coords, TraceItem):
-        return Target("trace", [list(p) for p in item_or_coords.trace], item_or_coords.label or item_or_coords.query)
+        return Target("trace", [list(p) for p in item_or_coords.trace], item_label(item_or_coords))
     if task not in SPATIAL_TASKS:
         raise InputError(f"raw coordinates need task= one of {list(SPATIAL_TASKS)}, got {task!r}")
     coords = [[float(v) for v in c] for c in item_or_coords]
@@ -57,6 +59,16 @@ def as_target(
     if bad or not coords:
         raise InputError(f"a {task} target needs a non-empty list of {size}-number lists, got {item_or_coords!r}")
     return Target(task, coords, label)
+
+
+def item_label(item: BoxItem | PointItem | TraceItem) -> str | None:
+    """The label an answer prints: the item's `label`, else its query when that is a referring expression of at
+    most `SHORT_LABEL_WORDS` words, else None (an instruction is never a label)."""
+    if item.label:
+        return item.label
+    if query_kind_of(item) == "expression" and len(item.query.split()) <= SHORT_LABEL_WORDS:
+        return item.query.strip().rstrip(".")
+    return None
 
 
 def format_number(value: float, decimals: int | None) -> str:
@@ -152,8 +164,9 @@ class AnswerStyle(ABC):
         self._check(task, width, height)
         return [self.decode(group, width, height) for group in self.extract(task, text)]
 
-    def hint(self, task: str) -> str:
-        """A sentence that tells the model the expected notation ("" when the style needs none)."""
+    def hint(self, task: str, labelled: bool = True) -> str:
+        """A sentence that tells the model the expected notation ("" when the style needs none); `labelled`: whether
+        the answer names its target (an instruction's answer carries no label)."""
         return ""
 
     # --- notation (per style) ----------------------------------------------------------------------------

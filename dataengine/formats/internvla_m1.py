@@ -23,7 +23,7 @@ class InternVLAM1Style(Qwen25VLStyle):
     def format(self, task: str, encoded: list[list[float]], label: str | None) -> str:
         return plain_lists(self, task, encoded, sep=",")
 
-    def hint(self, task: str) -> str:
+    def hint(self, task: str, labelled: bool = True) -> str:
         if task == "box":
             return "Locate the bounding box in [x1,y1,x2,y2] format."
         if task == "point":

@@ -35,6 +35,6 @@ class NormalizedStyle(AnswerStyle):
     def format(self, task: str, encoded: list[list[float]], label: str | None) -> str:
         return plain_lists(self, task, encoded)
 
-    def hint(self, task: str) -> str:
+    def hint(self, task: str, labelled: bool = True) -> str:
         shape = {"box": "[x1, y1, x2, y2]", "point": "[[x, y], ...]", "trace": "[[x1, y1], [x2, y2], ...] in order"}
         return f"Answer with {shape[task]}, coordinates normalized to 0-1 of the image width and height."

@@ -34,11 +34,12 @@ def json_extract(task: str, text: str) -> list[list[float]]:
     return find_groups(blank_json_strings(text), COORDS_PER_TARGET[task])
 
 
-def json_hint(task: str, scale: str) -> str:
+def json_hint(task: str, scale: str, labelled: bool = True) -> str:
+    label = ', "label": "..."' if labelled else ""
     if task == "box":
-        return f'Answer in JSON as [{{"bbox_2d": [x1, y1, x2, y2], "label": "..."}}] with {scale}.'
+        return f'Answer in JSON as [{{"bbox_2d": [x1, y1, x2, y2]{label}}}] with {scale}.'
     if task == "point":
-        return f'Answer in JSON as [{{"point_2d": [x, y], "label": "..."}}] with {scale}.'
+        return f'Answer in JSON as [{{"point_2d": [x, y]{label}}}] with {scale}.'
     return f"Answer with the trajectory as a JSON list [[x1, y1], [x2, y2], ...] with {scale}."
 
 
@@ -70,5 +71,5 @@ class Qwen25VLStyle(AnswerStyle):
     def extract(self, task: str, text: str) -> list[list[float]]:
         return json_extract(task, text)
 
-    def hint(self, task: str) -> str:
-        return json_hint(task, "pixel coordinates")
+    def hint(self, task: str, labelled: bool = True) -> str:
+        return json_hint(task, "pixel coordinates", labelled)

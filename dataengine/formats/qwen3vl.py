@@ -24,5 +24,5 @@ class Qwen3VLStyle(AnswerStyle):
     def extract(self, task: str, text: str) -> list[list[float]]:
         return json_extract(task, text)
 
-    def hint(self, task: str) -> str:
-        return json_hint(task, "coordinates from 0 to 1000")
+    def hint(self, task: str, labelled: bool = True) -> str:
+        return json_hint(task, "coordinates from 0 to 1000", labelled)

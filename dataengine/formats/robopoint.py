@@ -33,5 +33,5 @@ class RoboPointStyle(NormalizedStyle):
     def format(self, task: str, encoded: list[list[float]], label: str | None) -> str:
         return "[" + ", ".join(self.bracket(c, open_="(", close=")") for c in encoded) + "]"
 
-    def hint(self, task: str) -> str:
+    def hint(self, task: str, labelled: bool = True) -> str:
         return {"box": HINT_BOXES, "point": HINT_POINTS, "trace": HINT_TRACE}[task]

@@ -1,8 +1,10 @@
 """Question phrasings per task, chosen deterministically from (key, item index, seed).
 
-Every template holds `{query}` once. The choice uses SHA-256 (not Python's salted `hash`), so the same record,
-item and seed give the same question on every machine and run. Custom sets load from JSON or YAML:
-`{"box": ["Find {query}.", ...], "point": [...], "trace": [...]}` (tasks left out keep the built-in set).
+Every template holds `{query}` once and wraps a referring expression (a noun phrase; point templates read right for
+plural phrases too, as PixMo's counting labels are); instructions are never wrapped (`formats.qa`). The choice uses
+SHA-256 (not Python's salted `hash`), so the same record, item and seed give the same question on every machine and
+run. Custom sets load from JSON or YAML: `{"box": ["Find {query}.", ...], "point": [...], "trace": [...]}` (tasks
+left out keep the built-in set).
 """
 
 from __future__ import annotations
@@ -42,21 +44,21 @@ BOX_TEMPLATES = (
 )
 POINT_TEMPLATES = (
     "Point to {query}.",
-    "Where is {query}? Answer with points.",
+    "Answer with points for the location of {query}.",
     "Mark {query} with a point.",
     "Give the point coordinates of {query}.",
     "Locate {query} and answer with one or more points.",
     "Pinpoint {query} in the image.",
     "Indicate {query} with points.",
     "Which points in the image correspond to {query}?",
-    "Show where {query} is by pointing to it.",
+    "Show the location of {query} by pointing.",
     "Provide points that lie on {query}.",
     "Point at: {query}",
     "Find {query} and give its location as points.",
     "Place points on {query}.",
     "Answer with points: {query}",
     "Identify the location of {query} with points.",
-    "Where exactly is {query}? Give point coordinates.",
+    "Give the exact point coordinates of {query}.",
     "Select points on {query}.",
     "Point out {query} in this picture.",
     "Click on {query}.",

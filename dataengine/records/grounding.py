@@ -13,6 +13,7 @@ import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dataengine.geometry import COORD_DECIMALS
+from dataengine.records.query import QueryKind
 
 SCHEMA_NAME = "grounding/v1"
 KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$"  # dot-free, slash-free, fits a USTAR member name
@@ -36,6 +37,8 @@ class ImageInfo(_Model):
     sha1: str = Field(pattern=r"^[0-9a-f]{40}$")
     origin: str = Field(description="path or id of the image in its source dataset")
     format: Literal["jpeg", "png", "webp"] | None = Field(default=None, description="encoded format of the bytes")
+    coco_image_id: int | None = Field(default=None, description="the COCO image id, where the source gives one")
+    image_sha256: str | None = Field(default=None, description="the source's own SHA-256 of the image (PixMo)")
 
 
 class _Item(_Model):
@@ -43,25 +46,29 @@ class _Item(_Model):
     meta: dict[str, Any] | None = Field(default=None, description="converter notes, e.g. clipped or dropped points")
 
 
-class BoxItem(_Item):
+class _SpatialItem(_Item):
+    query: str = Field(min_length=1)
+    query_kind: QueryKind | None = Field(
+        default=None,
+        description="expression: a noun phrase that question templates wrap; instruction: a full instruction or "
+        "question used as written. Absent in records written before the field existed (readers guess it).",
+    )
+    label: str | None = Field(default=None, description="a short name of the target (a category or phrase)")
+
+
+class BoxItem(_SpatialItem):
     task: Literal["box"]
-    query: str = Field(min_length=1)
     boxes: list[Box] = Field(min_length=1)
-    label: str | None = None
 
 
-class PointItem(_Item):
+class PointItem(_SpatialItem):
     task: Literal["point"]
-    query: str = Field(min_length=1)
     points: list[Point] = Field(min_length=1)
-    label: str | None = None
 
 
-class TraceItem(_Item):
+class TraceItem(_SpatialItem):
     task: Literal["trace"]
-    query: str = Field(min_length=1)
     trace: list[Point] = Field(min_length=2)
-    label: str | None = None
 
 
 class Turn(_Model):
@@ -155,24 +162,29 @@ def item_targets(item: BoxItem | PointItem | TraceItem | VqaItem) -> int:
 
 
 def hf_features():
-    """Hugging Face `datasets` features for grounding/v1 shards.
+    """Hugging Face `datasets` features for grounding/v1 shards: every field of the record, images as `Image`.
 
     Pass them to `datasets.load_dataset("webdataset", data_files=..., features=hf_features())`: without them,
-    `datasets` infers types from the first five samples and fails when later samples hold other item kinds.
-    Free-form `meta` dicts are not representable as Arrow structs and are left out.
+    `datasets` infers types from the first five samples and drops what those lack (a `.png` column when they are
+    `.jpg`, item kinds they do not hold). Free-form item `meta` is kept as its exact JSON text (`json.loads` it):
+    `Json(decode=False)`, because `datasets` decodes `Json` columns with a parser that may change a float's last
+    digit. A test checks that these features name every field of the record models.
     """
-    from datasets import Features, Image, List, Value
+    from datasets import Features, Image, Json, List, Value
 
     turn = {"from": Value("string"), "value": Value("string")}
+    coords = List(List(Value("float64")))
     item = {
         "task": Value("string"),
         "query": Value("string"),
+        "query_kind": Value("string"),
         "label": Value("string"),
         "source_id": Value("string"),
-        "boxes": List(List(Value("float64"))),
-        "points": List(List(Value("float64"))),
-        "trace": List(List(Value("float64"))),
+        "boxes": coords,
+        "points": coords,
+        "trace": coords,
         "conversation": List(turn),
+        "meta": Json(decode=False),
     }
     record = {
         "schema": Value("string"),
@@ -186,6 +198,8 @@ def hf_features():
             "sha1": Value("string"),
             "origin": Value("string"),
             "format": Value("string"),
+            "coco_image_id": Value("int64"),
+            "image_sha256": Value("string"),
         },
         "items": List(item),
     }

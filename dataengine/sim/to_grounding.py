@@ -95,7 +95,11 @@ def _box_item(ep, role, obj, t, c, width, height, objects, counts) -> list[dict]
         "occlusion": round(float(a[f"{prefix}_occlusion"][t, c]), 4),
         "visible_px": int(a[f"{prefix}_visible_px"][t, c]),
     }
-    return [{"task": "box", "query": q, "boxes": [[x1, y1, x2, y2]], "label": obj.name, "meta": meta} for q in queries]
+    box = [[x1, y1, x2, y2]]
+    return [
+        {"task": "box", "query": q, "query_kind": "expression", "boxes": box, "label": obj.name, "meta": meta}
+        for q in queries
+    ]
 
 
 def _point_item(ep, kind, t, c, width, height, visible, query, counts) -> list[dict]:
@@ -106,7 +110,8 @@ def _point_item(ep, kind, t, c, width, height, visible, query, counts) -> list[d
     if not np.all(np.isfinite(point)) or not point_inside(point, width, height):
         counts[f"{kind}_point_outside_image"] += 1
         return []
-    return [{"task": "point", "query": query, "points": [[float(point[0]), float(point[1])]], "meta": {"kind": kind}}]
+    points = [[float(point[0]), float(point[1])]]
+    return [{"task": "point", "query": query, "query_kind": "instruction", "points": points, "meta": {"kind": kind}}]
 
 
 def _trace_item(ep, t, c, width, height, query, counts) -> list[dict]:
@@ -119,7 +124,8 @@ def _trace_item(ep, t, c, width, height, query, counts) -> list[dict]:
         counts["trace_static"] += 1
         return []
     points = [[float(x), float(y)] for x, y in trace]
-    return [{"task": "trace", "query": query, "trace": points, "meta": {"kind": "tool_future", "steps": len(points)}}]
+    meta = {"kind": "tool_future", "steps": len(points)}
+    return [{"task": "trace", "query": query, "query_kind": "instruction", "trace": points, "meta": meta}]
 
 
 def episode_grounding(
@@ -133,10 +139,11 @@ def episode_grounding(
     pick, place = layout.pick, layout.place
     relation = ep.record.task.relation
     pick_name, place_name = name_phrase(pick), name_phrase(place)
-    grasp_query = f"the point where the gripper should grasp the {pick_name}"
-    place_query = f"the point where the {pick_name} should be placed {relation} the {place_name}"
+    # Instructions, used as written by exports: the grasp and place points, and the tool's path for the task.
+    grasp_query = f"Point to where the gripper should grasp the {pick_name}."
+    place_query = f"Point to where the {pick_name} should be placed {relation} the {place_name}."
     task_text = ep.record.instructions.base.strip().rstrip(".")
-    trace_query = f"the path the gripper will follow to {task_text[:1].lower()}{task_text[1:]}"
+    trace_query = f"Draw the path the gripper will follow to {task_text[:1].lower()}{task_text[1:]}."
     for cam in cameras or ep.cameras:
         c = ep.camera_index(cam)
         info = ep.record.cameras[c]
