@@ -102,6 +102,7 @@ class Converter:
         self.options = options
         self.input_path = Path(options.input_path)
         self.files = InputFiles([options.input_path, options.images_dir], options.limits())
+        self.splits_seen: set[str] = set()  # every split name `wants_split` was asked about (for error messages)
 
     @property
     def split_by(self) -> str | None:
@@ -141,4 +142,5 @@ class Converter:
         return []
 
     def wants_split(self, split: str) -> bool:
+        self.splits_seen.add(split)
         return self.options.splits is None or split in self.options.splits

@@ -66,8 +66,12 @@ def safe_relpath(raw: str) -> str:
 
 
 def slug(text: str, max_len: int = 48) -> str:
-    """Filename- and key-safe form of free text: runs of other characters become one underscore."""
+    """Filename- and key-safe form of free text: runs of other characters become one underscore. Text longer than
+    `max_len` keeps its start and ends in `_` + a short hash of the whole text, so two long names that differ only
+    at the end stay distinct and traceable."""
     out = _SLUG_RE.sub("_", str(text)).strip("_")
+    if len(out) > max_len >= 16:
+        return out[: max_len - 9].rstrip("_") + "_" + short_hash(text)
     return out[:max_len] or "x"
 
 

@@ -60,6 +60,9 @@ def image_file_candidates(image_id: int, instances_name: str | None, ref_name: s
     return list(dict.fromkeys(names))
 
 
+REFER_DATASETS = ("refcoco", "refcoco+", "refcocog")  # folder names of lichengunc/refer's data/
+
+
 class RefCocoConverter(Converter):
     name = "refcoco"
     slug = "refcoco"
@@ -96,6 +99,12 @@ class RefCocoConverter(Converter):
 
     def check(self) -> None:
         super().check()
+        other = self.input_path.name in REFER_DATASETS and self.input_path.name != self.dataset_dir
+        if other and not (self.input_path / self.dataset_dir).is_dir():
+            raise InputError(
+                f"{self.name}: --input {self.input_path} is the {self.input_path.name} folder of the refer data; "
+                f"point it at the {self.dataset_dir} folder or at the data folder that holds it"
+            )
         if not self.refs_path.is_file() or not self.instances_path.is_file():
             present = sorted(p.name for p in self.dataset_root.glob("*")) if self.dataset_root.is_dir() else []
             raise InputError(

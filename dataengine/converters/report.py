@@ -69,7 +69,7 @@ def build_report(converter: Converter, options: ConvertOptions, results: list[di
         "source": converter.name,
         "license": converter.license,
         "input": options.input_path,
-        "options": options.to_dict(),
+        "options": {**options.to_dict(), "split_by": converter.split_by},  # the scheme used, default included
         "split_by": converter.split_by,
         "tasks": len(results),
         "read": sum(r["read"] for r in results),

@@ -85,7 +85,12 @@ def run_conversion(
     with gc_paused():
         partitions = converter.plan()
     if not partitions:
-        raise InputError(f"{source}: nothing to convert in {options.input_path} with the given options")
+        detail = "with the given options"
+        if options.splits and converter.splits_seen:
+            detail = (
+                f"with --splits {', '.join(options.splits)}; its splits are {', '.join(sorted(converter.splits_seen))}"
+            )
+        raise InputError(f"{source}: nothing to convert in {options.input_path} {detail}")
     width = max(5, len(str(len(partitions) - 1)))
     tasks = [
         Task(f"{converter_cls.slug}-{i:0{width}d}", {"source": source, "options": options.to_dict(), "partition": p})

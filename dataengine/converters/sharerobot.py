@@ -108,6 +108,9 @@ class ShareRobotConverter(Converter):
         image = image[0] if isinstance(image, list) and image else image
         if not isinstance(image, str):
             image = row.get("id") if isinstance(row.get("id"), str) else ""
+        if not image.strip():
+            yield Reject(source_id, "missing_image", f"the row names no image (image is {row.get('image')!r})")
+            return
         try:
             rel, data = read_image_under(self.files, images_root, image)
             info = image_info(data, f"{kind}/{rel}")
