@@ -69,3 +69,33 @@ def _without_nulls(value):
     if isinstance(value, list):
         return [_without_nulls(v) for v in value]
     return value
+
+
+def test_export_hf_folder_loads_with_every_field(every_source, tmp_path):
+    from huggingface_hub import DatasetCard
+
+    from dataengine.export.hf_dataset import export_hf
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for folder in every_source.values():
+        for tar in folder.glob("*.tar"):
+            (mixed / tar.name).write_bytes(tar.read_bytes())
+    expected = {s.record.key: s for s in iter_grounding(mixed)}
+    report = export_hf(mixed, tmp_path / "hf", rows_per_file=7)
+    assert sum(report.rows_by_split.values()) == len(expected)
+    card = DatasetCard.load(tmp_path / "hf" / "README.md").data
+    assert {c["split"] for c in card.configs[0]["data_files"]} == set(report.rows_by_split)
+
+    ds = datasets.load_dataset(str(tmp_path / "hf"), cache_dir=str(tmp_path / "cache"))
+    assert {name: len(split) for name, split in ds.items()} == dict(report.rows_by_split)
+    assert isinstance(ds["train"].features["image"], datasets.Image)
+    for name, split in ds.items():
+        for row in split.cast_column("image", datasets.Image(decode=False)):
+            sample = expected[row["key"]]
+            want = json.loads(sample.record.to_json_bytes())
+            got = {k: v for k, v in row.items() if k not in ("image", "image_info")}
+            got["image"] = row["image_info"]
+            assert _without_nulls(_loaded_record(got)) == _without_nulls(want), row["key"]
+            assert (row["image"] or {}).get("bytes") == sample.image_bytes, row["key"]
+            assert row["split"] == name

@@ -1,4 +1,5 @@
-"""`dataengine export llava-json`: grounding shards -> LLaVA / Qwen-VL fine-tuning JSONL plus images."""
+"""`dataengine export llava-json | hf`: grounding shards -> LLaVA / Qwen-VL fine-tuning JSONL plus images, or a
+Hugging Face dataset folder (parquet + card)."""
 
 from __future__ import annotations
 
@@ -67,7 +68,30 @@ def llava_json(
     console.print(f"-> {out / ANNOTATIONS_NAME}  (look: head -n 3 {out / ANNOTATIONS_NAME})", highlight=False)
 
 
+def hf(
+    path: Path = typer.Argument(..., help="Directory of grounding/v1 .tar shards (or one .tar)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: data/<split>-*.parquet and README.md."),
+    push_to_hub: str | None = typer.Option(
+        None, "--push-to-hub", help="Also upload the folder to this Hub dataset repo (owner/name) with huggingface_hub."
+    ),
+    private: bool = typer.Option(False, "--private", help="Create the Hub repo as private (with --push-to-hub)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing export in OUT."),
+) -> None:
+    """Write a Hugging Face dataset folder (parquet shards with embedded images, splits as splits, a dataset card)
+    that `datasets.load_dataset(OUT)` loads with every field."""
+    from dataengine.export.hf_dataset import export_hf
+    from dataengine.export.hf_dataset import push_to_hub as push
+
+    report = export_hf(path, out, overwrite=overwrite)
+    splits = ", ".join(f"{s} {n:,}" for s, n in sorted(report.rows_by_split.items()))
+    console.print(f"wrote {sum(report.rows_by_split.values()):,} rows ({splits}) in {len(report.files)} files")
+    console.print(f"-> {out}  (load: datasets.load_dataset({str(out)!r}))", highlight=False)
+    if push_to_hub:
+        console.print(f"pushed: {push(out, push_to_hub, private=private)}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     from dataengine.cli.groups import export_app, reads_job_folders
 
     export_app.command("llava-json")(reads_job_folders(llava_json))
+    export_app.command("hf")(reads_job_folders(hf))
