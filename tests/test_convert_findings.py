@@ -72,3 +72,12 @@ def test_report_options_name_the_split_scheme_used(refer, tmp_path):
         "refcoco", refer.input_path, tmp_path / "o", images_dir=refer.images_dir, workers=0, show_progress=False
     )
     assert report["options"]["split_by"] == report["split_by"] == "unc"
+
+
+def test_declared_image_ids_reach_the_holdout_scan():
+    from dataengine.corpus.scan import _id_fields, coco_image_id
+    from tests.helpers import make_image, make_record
+
+    record = make_record("k", make_image(), [{"task": "box", "query": "cup", "boxes": [[1, 1, 5, 5]]}])
+    record.image.coco_image_id = 42  # a declared field now, no longer an extra
+    assert coco_image_id(_id_fields(record)) == 42

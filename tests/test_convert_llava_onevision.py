@@ -50,7 +50,7 @@ def test_image_bytes_pass_through_and_image_token_is_removed(fixture, converted)
     original = pq.read_table(fixture.input_path / COCO / "train-00000-of-00002.parquet").to_pylist()[0]
     assert first.image_bytes == original["image"]["bytes"]
     assert first.record.image.origin == "coco/train2017/000000000042.jpg"
-    assert first.record.image.model_extra["coco_image_id"] == 42
+    assert first.record.image.coco_image_id == 42
     turns = first.record.items[0].conversation
     assert [(t.from_, t.value) for t in turns] == [
         ("human", "What is on the table?"),

@@ -45,7 +45,7 @@ def test_robopoint_points_boxes_and_vqa(robopoint):
     assert box.task == "box" and box.boxes == [[32.0, 48.0, 160.0, 144.0]]  # (0.1, 0.2, 0.5, 0.6) on 320x240
     coco = samples["robopoint_0000002_000000000042"].record
     assert [it.task for it in coco.items] == ["vqa"] and len(coco.items[0].conversation) == 4
-    assert coco.image.model_extra["coco_image_id"] == 42
+    assert coco.image.coco_image_id == 42
     mixed = samples["robopoint_0000003_region_ref_scene_0003_mixed"].record
     assert [it.task for it in mixed.items] == ["point", "vqa"]
     assert mixed.items[0].points == [[100.0, 150.0]]  # (0.25 * 400, 0.5 * 300)

@@ -92,7 +92,7 @@ def test_records_carry_origin_license_split_and_coco_id(refcoco_unc):
     samples = samples_by_key(out)
     image = samples["refcoco_unc_42_train"].record.image
     assert image.origin == "COCO_train2014_000000000042.jpg"  # the fake `_0` suffix of refs' file_name is gone
-    assert image.model_extra["coco_image_id"] == 42
+    assert image.coco_image_id == 42
     assert (image.width, image.height, image.format) == (640, 480, "jpeg")
     for sample in samples.values():
         assert sample.record.license and sample.record.split in {"train", "val", "testA", "testB"}

@@ -151,7 +151,9 @@ def _id_fields(record: GroundingRecord) -> dict:
     image = record.image
     return {
         **(record.model_extra or {}),
-        "image": {**(image.model_extra or {}), "origin": image.origin} if image else None,
+        "image": {**(image.model_extra or {}), "origin": image.origin, "coco_image_id": image.coco_image_id}
+        if image
+        else None,
     }
 
 
