@@ -12,6 +12,7 @@ the body frame at the object's bottom centre). A container entry gives `containe
 from __future__ import annotations
 
 import math
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -46,6 +47,9 @@ class AssetSpec(BaseModel):
     friction: float = Field(default=1.0, gt=0)
     shape: dict[str, Any] | None = None
     container: dict[str, Any] | None = None
+    source: dict[str, Any] | None = Field(
+        default=None, description="where an imported asset came from and how it was processed (informational)"
+    )
 
     @property
     def kind(self) -> str:
@@ -93,9 +97,29 @@ def _load_catalog(paths: tuple[str, ...]) -> Catalog:
                     raise RecipeError(f"{path}: duplicate asset id {asset.id!r}")
                 if (section == "containers") != (asset.container is not None):
                     raise RecipeError(f"{path}: {asset.id!r}: containers need 'container', objects need 'shape'")
+                if path != paths[0]:
+                    asset = _rebase_mesh_files(asset, Path(path).parent, Path(paths[0]).parent)
                 seen_ids.add(asset.id)
                 (containers if section == "containers" else objects).append(asset)
     return Catalog(objects=objects, containers=containers, base_dir=str(Path(paths[0]).parent))
+
+
+def _rebase_mesh_files(asset: AssetSpec, own_dir: Path, base_dir: Path) -> AssetSpec:
+    """Relative mesh files of a catalog other than the first, made relative to the first one's directory (the
+    catalog's `base_dir`), so every catalog's paths resolve against the file that lists them."""
+    mesh = (asset.shape or {}).get("mesh")
+    if not isinstance(mesh, dict):
+        return asset
+
+    def rebase(file: str) -> str:
+        return file if Path(file).is_absolute() else os.path.relpath(own_dir / file, base_dir)
+
+    mesh = dict(mesh)
+    for key in ("file", "texture"):
+        if mesh.get(key):
+            mesh[key] = rebase(mesh[key])
+    mesh["collision"] = [rebase(f) for f in mesh.get("collision", [])]
+    return asset.model_copy(update={"shape": {"mesh": mesh}})
 
 
 # --- objects ------------------------------------------------------------------------------------------------

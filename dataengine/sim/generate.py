@@ -72,6 +72,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     recipe = SimRecipe.model_validate(payload["recipe"])
     catalog = load_catalog(recipe.catalogs or None)
     backend = _worker_backend(recipe.backend)
+    backend.catalog_dir = catalog.base_dir  # relative mesh files in the layouts resolve against it
     failures: Counter = Counter()
     found, lost, renders = [], [], []
     cpu_physics = cpu_render = 0.0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 LAYOUT_SCHEMA = "layout/v1"
 
@@ -36,12 +36,26 @@ class Pose(_Model):
 
 class MeshSpec(_Model):
     """A mesh either generated from parameters (`generator` + `params`, built with trimesh) or read from a file
-    (`file`: absolute path, or relative to the asset catalog). Scale is applied to the vertices."""
+    (`file`: absolute path, or relative to the asset catalog). Scale is applied to the vertices.
+
+    Imported meshes (`dataengine sim assets import`) also name a `texture` (PNG, mapped by the file's UVs) and
+    `collision` files: convex pieces the simulator collides with instead of the visual mesh's hull. Both are
+    left out of the serialized layout when unset, so layouts without them keep their bytes."""
 
     generator: str | None = None
     params: dict[str, float] = Field(default_factory=dict)
     file: str | None = None
     scale: Vec3 = (1.0, 1.0, 1.0)
+    texture: str | None = None
+    collision: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_extras(self, handler):
+        data = handler(self)
+        for key in ("texture", "collision"):
+            if not data.get(key):
+                data.pop(key, None)
+        return data
 
 
 class Part(_Model):

@@ -99,18 +99,46 @@ def _from_file(path: str) -> MeshArrays:
     return np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces, dtype=np.int32)
 
 
+def resolve_path(file: str, base_dir: str | Path | None = None) -> Path:
+    """An asset file (mesh, texture) as an absolute path: relative ones are resolved against `base_dir`."""
+    path = Path(file)
+    if not path.is_absolute() and base_dir is not None:
+        path = Path(base_dir) / path
+    return path.resolve()
+
+
 def mesh_arrays(spec: MeshSpec, base_dir: str | Path | None = None) -> MeshArrays:
     """(vertices, faces) of a mesh spec, scaled. Files are resolved against `base_dir` when relative."""
     if spec.generator:
         vertices, faces = _generated(spec.generator, tuple(sorted(spec.params.items())))
     elif spec.file:
-        path = Path(spec.file)
-        if not path.is_absolute() and base_dir is not None:
-            path = Path(base_dir) / path
-        vertices, faces = _from_file(str(path.resolve()))
+        vertices, faces = _from_file(str(resolve_path(spec.file, base_dir)))
     else:
         raise InputError("a mesh needs either a 'generator' or a 'file'")
     return vertices * np.asarray(spec.scale, dtype=np.float64), faces
+
+
+@lru_cache(maxsize=64)
+def _textured_from_file(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    if not Path(path).is_file():
+        raise InputError(f"mesh file {path} does not exist")
+    mesh = _trimesh().load(path, force="mesh", process=False)
+    uv = getattr(mesh.visual, "uv", None)
+    if uv is None or len(uv) != len(mesh.vertices):
+        raise InputError(f"mesh file {path} has a texture in its catalog entry but no per-vertex UVs")
+    return (
+        np.asarray(mesh.vertices, dtype=np.float64),
+        np.asarray(mesh.faces, dtype=np.int32),
+        np.asarray(uv, dtype=np.float64),
+    )
+
+
+def textured_mesh_arrays(spec: MeshSpec, base_dir: str | Path | None = None) -> tuple[np.ndarray, ...]:
+    """(vertices, faces, uv (V, 2)) of a file mesh with a texture, scaled, vertices in the file's order."""
+    if not spec.file:
+        raise InputError("a textured mesh needs a 'file' with UVs")
+    vertices, faces, uv = _textured_from_file(str(resolve_path(spec.file, base_dir)))
+    return vertices * np.asarray(spec.scale, dtype=np.float64), faces, uv
 
 
 def mesh_bounds(spec: MeshSpec, base_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -85,8 +85,8 @@ def evaluate_in_sim(
     sim = sim.model_copy(update={"seed": sim.seed + seed_offset, "perturb": None})
     if cameras is None:
         cameras = [camera or sim.render.cameras[0]]
-    backend = get_backend(sim.backend)
     catalog = load_catalog(sim.catalogs or None)
+    backend = get_backend(sim.backend, catalog_dir=catalog.base_dir)
     results, reasons = [], Counter()
     was_training = policy.training
     policy.eval()

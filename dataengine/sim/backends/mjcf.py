@@ -15,7 +15,7 @@ from pathlib import Path
 
 from dataengine.errors import InputError, MissingDependencyError
 from dataengine.sim.layout import Camera, Layout, Part, SceneObject
-from dataengine.sim.meshes import mesh_arrays
+from dataengine.sim.meshes import mesh_arrays, resolve_path
 
 TOOL_SITE = "tool"
 FINGER_BODIES = ("panda0_leftfinger", "panda0_rightfinger")
@@ -116,6 +116,30 @@ def _fmt(values) -> str:
     return " ".join(f"{float(v):.6g}" for v in values)
 
 
+def _imported_mesh_xml(obj: SceneObject, index: int, part: Part, catalog_dir: Path | None, assets: list[str]) -> str:
+    """An imported mesh: a visual-only geom (textured when the spec names a texture) and one collision geom per
+    convex piece (group 3, not rendered), which carry the part's mass."""
+    spec = part.mesh
+    base = f"{obj.uid}_m{index}"
+    pose = f'pos="{_fmt(part.pos_m)}" quat="{_fmt(part.quat_wxyz)}"'
+    scale = f'scale="{_fmt(spec.scale)}"'
+    assets.append(f'<mesh name="{base}" file="{resolve_path(spec.file, catalog_dir)}" {scale}/>')
+    look = f'rgba="{_fmt(part.rgba or obj.rgba)}"'
+    if spec.texture:
+        assets.append(f'<texture name="{base}_tex" type="2d" file="{resolve_path(spec.texture, catalog_dir)}"/>')
+        assets.append(f'<material name="{base}_mat" texture="{base}_tex"/>')
+        look = f'material="{base}_mat" rgba="1 1 1 1"'
+    geoms = [f'<geom name="{obj.uid}_g{index}" type="mesh" mesh="{base}" {pose} {look} contype="0" conaffinity="0" '
+             'group="1" mass="0"/>']  # fmt: skip
+    for k, file in enumerate(spec.collision):
+        assets.append(f'<mesh name="{base}_c{k}" file="{resolve_path(file, catalog_dir)}" {scale}/>')
+        geoms.append(
+            f'<geom name="{obj.uid}_g{index}_c{k}" type="mesh" mesh="{base}_c{k}" {pose} group="3" rgba="0 0 0 0" '
+            'class="obj"/>'
+        )
+    return "".join(geoms)
+
+
 def _part_xml(obj: SceneObject, index: int, part: Part, catalog_dir: Path | None, meshes: list[str]) -> str:
     rgba = part.rgba or obj.rgba
     name = f"{obj.uid}_g{index}"
@@ -123,6 +147,8 @@ def _part_xml(obj: SceneObject, index: int, part: Part, catalog_dir: Path | None
     if part.shape == "mesh":
         if part.mesh is None:
             raise InputError(f"{obj.asset_id}: a mesh part needs a 'mesh'")
+        if part.mesh.collision:
+            return _imported_mesh_xml(obj, index, part, catalog_dir, meshes)
         vertices, faces = mesh_arrays(part.mesh, catalog_dir)
         mesh_name = f"{obj.uid}_m{index}"
         meshes.append(f'<mesh name="{mesh_name}" vertex="{_fmt(vertices.ravel())}" face="{_fmt(faces.ravel())}"/>')
@@ -153,7 +179,8 @@ def _object_xml(obj: SceneObject, catalog_dir: Path | None, meshes: list[str]) -
     geoms = []
     for i, (part, vol) in enumerate(zip(obj.parts, volumes, strict=True)):
         xml = _part_xml(obj, i, part, catalog_dir, meshes)
-        geoms.append(xml.replace(' class="obj"', f' class="obj" mass="{obj.mass_kg * vol / total:.6g}"'))
+        pieces = max(1, xml.count(' class="obj"'))  # convex pieces of an imported mesh share its part's mass
+        geoms.append(xml.replace(' class="obj"', f' class="obj" mass="{obj.mass_kg * vol / total / pieces:.6g}"'))
     friction = f"{obj.friction:.4g} 0.01 0.001"
     return (
         f'<body name="{obj.uid}" pos="{_fmt(obj.pose.pos_m)}" quat="{_fmt(obj.pose.quat_wxyz)}">'

@@ -118,7 +118,7 @@ def export_recipe_usd(
     if validate:
         from dataengine.sim.backends import get_backend
 
-        backend = get_backend("mujoco")
+        backend = get_backend("mujoco", catalog_dir=catalog.base_dir)
     report = UsdExportReport(out_dir=str(out_dir), validated=validate, robot_usd=robot_usd)
     failures: Counter = Counter()
     try:

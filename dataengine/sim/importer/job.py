@@ -1,0 +1,275 @@
+"""The import job: one Ray task per distinct mesh (by content hash), resumable, cached across runs.
+
+`CATALOG_DIR` receives `meshes/<hash16>/` (visual.obj, texture.png, collision_NN.obj), `catalog.yaml` (objects in
+the generator's catalog format, with each entry's `source` provenance), `quarantine.jsonl` (one line per rejected
+mesh: path, reason, detail) and `import_report.json` (counts, reasons and timings). Processed meshes are also kept
+in `$DATAENGINE_CACHE_DIR/asset_import/` under (content hash, category, options), so importing the same file again,
+into any catalog, copies the result instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from dataengine.errors import InputError
+from dataengine.runtime.jobs import Task, atomic_write_text, job_lock, mark_complete, run_tasks
+
+CATALOG_NAME = "catalog.yaml"
+QUARANTINE_NAME = "quarantine.jsonl"
+REPORT_NAME = "import_report.json"
+ENTRY_NAME = "entry.json"
+
+
+class ImportOptions(BaseModel):
+    """Everything that changes the output of an import (its fingerprint)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    collision: Literal["coacd", "convex-hull"] = "coacd"
+    coacd_threshold: float = Field(default=0.08, gt=0, le=1)
+    max_collision_pieces: int = Field(default=16, ge=1)
+    max_faces: int = Field(default=500_000, ge=4, description="meshes with more triangles are quarantined")
+    max_visual_faces: int = Field(default=20_000, ge=4, description="visual meshes are decimated to this")
+    max_size_m: float = Field(default=0.6, gt=0, description="longer objects (after scaling) are quarantined")
+    max_texture_px: int = Field(default=1024, ge=16)
+    split: Literal["seen", "unseen"] = "seen"
+    unseen_categories: list[str] = Field(default_factory=list, description="categories held out as 'unseen'")
+
+    def key(self) -> str:
+        return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def cache_root() -> Path:
+    from dataengine.sim.backends.mjcf import mesh_cache_dir
+
+    return mesh_cache_dir().parent / "asset_import"
+
+
+def _process(source: dict, opts: ImportOptions, folder: Path) -> dict:
+    """Load, check, normalize and decompose one mesh into `folder`; the geometry part of its entry."""
+    from dataengine.sim.importer.collision import collision_pieces
+    from dataengine.sim.importer.load import load_mesh
+    from dataengine.sim.importer.normalize import normalize
+    from dataengine.sim.importer.sources import parse_meta
+    from dataengine.sim.importer.write import color_name, png_bytes, size_label, write_files
+
+    meta = parse_meta(source["meta"])
+    loaded = load_mesh(source["path"], opts.max_faces)
+    suffix = Path(source["path"]).suffix.lower()
+    norm = normalize(
+        loaded, meta, suffix, source["category"], max_size_m=opts.max_size_m, max_visual_faces=opts.max_visual_faces
+    )
+    t0 = time.perf_counter()
+    pieces, method = collision_pieces(
+        norm.vertices, norm.faces, opts.collision, threshold=opts.coacd_threshold, max_pieces=opts.max_collision_pieces
+    )
+    collision_s = time.perf_counter() - t0
+    png = png_bytes(loaded.texture, opts.max_texture_px) if loaded.texture is not None else None
+    mesh_spec = write_files(folder, norm.vertices, norm.faces, norm.uv, png, pieces)
+    extent = norm.vertices.max(axis=0) - norm.vertices.min(axis=0)
+    longest = float(extent.max())
+    return {
+        "mesh": mesh_spec,
+        "rgba": [round(c, 4) for c in loaded.rgba],
+        "color": color_name(loaded.rgba, loaded.texture),
+        "mass_kg": norm.mass_kg,
+        "size": size_label(longest),
+        "notes": {
+            **norm.notes,
+            "collision": method,
+            "collision_pieces": len(pieces),
+            "extent_m": [round(float(v), 5) for v in extent],
+            "volume_m3": float(f"{norm.volume_m3:.6g}"),
+            "visual_faces": int(len(norm.faces)),
+            "textured": png is not None,
+        },
+        "collision_s": round(collision_s, 4),
+    }
+
+
+def _publish(tmp: Path, final: Path) -> None:
+    """Rename a finished temporary folder into place; a folder already there (another worker) wins."""
+    try:
+        tmp.rename(final)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def import_one(task: Task, out_dir: Path) -> dict:
+    """Import one mesh (a Ray task): from the cache when it holds this mesh, else processed. Never raises for a
+    bad mesh: the result says `quarantined` with the reason."""
+    from dataengine.sim.importer.load import MeshRejected
+    from dataengine.sim.importer.sources import MetadataError, parse_meta
+
+    source = task.payload["source"]
+    opts = ImportOptions.model_validate(task.payload["options"])
+    digest = source["digest"]
+    t0 = time.perf_counter()
+    if "__error__" in source["meta"]:
+        return _quarantined(source, "bad_metadata", source["meta"]["__error__"])
+    cache = cache_root() / opts.key() / f"{digest}-{hashlib.sha256(source['category'].encode()).hexdigest()[:8]}"
+    cached = (cache / ENTRY_NAME).is_file()
+    if not cached:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(f"{cache.name}.tmp{task.task_id}{time.monotonic_ns()}")
+        try:
+            geometry = _process(source, opts, tmp)
+        except (MeshRejected, MetadataError) as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            reason = getattr(exc, "reason", "bad_metadata")
+            return _quarantined(source, reason, getattr(exc, "detail", str(exc)))
+        atomic_write_text(tmp / ENTRY_NAME, json.dumps(geometry, sort_keys=True))
+        _publish(tmp, cache)
+    geometry = json.loads((cache / ENTRY_NAME).read_text(encoding="utf-8"))
+    folder = Path(out_dir) / "meshes" / digest[:16]
+    if not (folder / ENTRY_NAME).is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder.with_name(f"{folder.name}.tmp{time.monotonic_ns()}")
+        shutil.copytree(cache, tmp)
+        _publish(tmp, folder)
+    meta = parse_meta(source["meta"])
+    return {
+        "status": "ok",
+        "rel": source["rel"],
+        "entry": _entry(source, meta, geometry, opts, f"meshes/{digest[:16]}"),
+        "cached": cached,
+        "seconds": round(time.perf_counter() - t0, 4),
+        "collision_s": 0.0 if cached else geometry["collision_s"],
+        "faces": geometry["notes"]["visual_faces"],
+    }
+
+
+def _entry(source: dict, meta, geometry: dict, opts: ImportOptions, prefix: str) -> dict:
+    from dataengine.sim.importer.sources import asset_id, default_name
+    from dataengine.sim.importer.write import COLOR_NAMES
+    category = source["category"]
+    split = meta.split or ("unseen" if category in opts.unseen_categories else opts.split)
+    mesh = {k: v for k, v in geometry["mesh"].items() if k != "collision"}
+    mesh = {k: f"{prefix}/{v}" for k, v in mesh.items()}
+    mesh["collision"] = [f"{prefix}/{f}" for f in geometry["mesh"]["collision"]]
+    rgba = geometry["rgba"]
+    if meta.color in COLOR_NAMES and not geometry["notes"]["textured"]:  # paint it the colour instructions name
+        rgba = [*COLOR_NAMES[meta.color], 1.0]
+    return {
+        "id": asset_id(source["rel"]),
+        "name": meta.name or default_name(source["rel"]),
+        "category": category,
+        "color": meta.color or geometry["color"],
+        "rgba": rgba,
+        "size": geometry["size"],
+        "attributes": list(meta.attributes),
+        "split": split,
+        "mass_kg": geometry["mass_kg"],
+        "shape": {"mesh": mesh},
+        "source": {"path": source["rel"], "sha256": source["digest"], **geometry["notes"]},
+    }
+
+
+def _quarantined(source: dict, reason: str, detail: str) -> dict:
+    return {"status": "quarantined", "rel": source["rel"], "reason": reason, "detail": detail[:500]}
+
+
+def import_tasks(src: Path, opts: ImportOptions) -> tuple[list[Task], list[dict]]:
+    """(one task per distinct mesh content, duplicates skipped: {rel, same_as})."""
+    from dataengine.sim.importer.sources import default_category, discover, parse_meta
+
+    tasks, duplicates, first_by_digest = [], [], {}
+    for mesh in discover(src):
+        if mesh.digest in first_by_digest:
+            duplicates.append({"rel": mesh.rel, "same_as": first_by_digest[mesh.digest]})
+            continue
+        first_by_digest[mesh.digest] = mesh.rel
+        try:
+            category = parse_meta(mesh.meta).category if "__error__" not in mesh.meta else None
+        except ValueError:
+            category = None  # the worker quarantines the mesh with the metadata error
+        source = {
+            "path": str(mesh.path),
+            "rel": mesh.rel,
+            "digest": mesh.digest,
+            "meta": mesh.meta,
+            "category": category or default_category(mesh.rel),
+        }
+        tasks.append(Task(task_id=f"mesh-{mesh.digest[:16]}", payload={"source": source, "options": opts.model_dump()}))
+    return tasks, duplicates
+
+
+def _unique_ids(entries: list[dict]) -> list[dict]:
+    seen: Counter = Counter(e["id"] for e in entries)
+    for e in entries:
+        if seen[e["id"]] > 1:  # same file name in two folders: keep both, told apart by content hash
+            e["id"] = f"{e['id']}_{e['source']['sha256'][:6]}"
+    return entries
+
+
+def import_assets(
+    src: str | Path,
+    out_dir: str | Path,
+    opts: ImportOptions | None = None,
+    *,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    resume: bool = False,
+    show_progress: bool = True,
+) -> dict:
+    """Import every mesh under `src` into the catalog folder `out_dir`; returns the report."""
+    src, out_dir = Path(src), Path(out_dir)
+    opts = opts or ImportOptions()
+    if not src.is_dir():
+        raise InputError(f"mesh source {src} is not a folder")
+    if opts.collision == "coacd":
+        from dataengine.errors import require
+
+        require("coacd", "sim", "Convex decomposition (or pass --collision convex-hull)")
+    tasks, duplicates = import_tasks(src, opts)
+    if not tasks:
+        raise InputError(f"no meshes ({', '.join(sorted({'.obj', '.stl', '.glb', '.gltf', '.ply'}))}) under {src}")
+    wall0 = time.perf_counter()
+    job_name = "sim assets import"
+    with job_lock(out_dir, job_name, resume=resume):
+        results = run_tasks(
+            import_one, tasks, out_dir, job_name=job_name, fingerprint=opts.key(), workers=workers,
+            ray_address=ray_address, resume=resume, show_progress=show_progress,
+        )  # fmt: skip
+        report = _write_outputs(out_dir, results, duplicates, opts)
+        report["wall_s"] = round(time.perf_counter() - wall0, 3)
+        atomic_write_text(out_dir / REPORT_NAME, json.dumps(report, indent=1, sort_keys=True))
+        mark_complete(out_dir, {"imported": report["imported"], "quarantined": report["quarantined"]})
+    return report
+
+
+def _write_outputs(out_dir: Path, results: list[dict], duplicates: list[dict], opts: ImportOptions) -> dict:
+    ok = [r for r in results if r["status"] == "ok"]
+    bad = sorted((r for r in results if r["status"] != "ok"), key=lambda r: r["rel"])
+    entries = _unique_ids(sorted((r["entry"] for r in ok), key=lambda e: e["source"]["path"]))
+    header = (
+        "# Imported by `dataengine sim assets import` (dataengine/sim/importer). List this file under `catalogs:` in\n"
+        "# a simulation recipe. Paths are relative to this file; `source` records how each mesh was processed.\n"
+    )
+    body = yaml.safe_dump({"objects": sorted(entries, key=lambda e: e["id"]), "containers": []}, sort_keys=True)
+    atomic_write_text(out_dir / CATALOG_NAME, header + body)
+    lines = [json.dumps({k: r[k] for k in ("rel", "reason", "detail")}, sort_keys=True) for r in bad]
+    atomic_write_text(out_dir / QUARANTINE_NAME, "".join(line + "\n" for line in lines))
+    processed = [r for r in ok if not r["cached"]]
+    return {
+        "options": opts.model_dump(mode="json"),
+        "meshes": len(results) + len(duplicates),
+        "imported": len(ok),
+        "quarantined": len(bad),
+        "quarantine_reasons": dict(sorted(Counter(r["reason"] for r in bad).items())),
+        "duplicates": duplicates,
+        "from_cache": len(ok) - len(processed),
+        "categories": dict(sorted(Counter(e["category"] for e in entries).items())),
+        "textured": sum(e["source"]["textured"] for e in entries),
+        "task_seconds": round(sum(r["seconds"] for r in processed), 3),
+        "collision_seconds": round(sum(r["collision_s"] for r in processed), 3),
+    }
