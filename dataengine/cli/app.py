@@ -30,6 +30,7 @@ COMMAND_MODULES: list[str] = [
     "dataengine.cli.fixtures_cmds",
     "dataengine.cli.sim_cmds",
     "dataengine.cli.sim_plan_cmds",
+    "dataengine.cli.assets_cmds",
     "dataengine.cli.rewrite_cmds",
     "dataengine.cli.train_cmds",
     "dataengine.cli.lerobot_cmds",

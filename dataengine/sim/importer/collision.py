@@ -6,6 +6,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import sys
+from concurrent.futures import ProcessPoolExecutor
 from typing import Literal
 
 import numpy as np
@@ -42,13 +45,29 @@ def convex_hull(vertices: np.ndarray) -> Piece:
     return np.asarray(hull.vertices, dtype=np.float64), np.asarray(hull.faces, dtype=np.int64)
 
 
-def coacd_pieces(vertices: np.ndarray, faces: np.ndarray, threshold: float, max_pieces: int) -> list[Piece]:
+def _coacd_here(vertices: np.ndarray, faces: np.ndarray, threshold: float, max_pieces: int) -> list[np.ndarray]:
     coacd = require("coacd", "sim", "Convex decomposition of imported meshes")
     coacd.set_log_level("error")
+    parts = coacd.run_coacd(coacd.Mesh(vertices, faces), threshold=threshold, max_convex_hull=max_pieces, seed=0)
+    return [np.asarray(v, dtype=np.float64) for v, _ in parts]
+
+
+def _in_ray_worker() -> bool:
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
+
+
+def coacd_pieces(vertices: np.ndarray, faces: np.ndarray, threshold: float, max_pieces: int) -> list[Piece]:
+    """CoACD's pieces. Importing coacd before `ray.init()` in one process aborts Ray's start (a C++ regex error
+    between their bundled libraries), so outside a Ray worker CoACD runs in a child process."""
     # weld UV seams first: CoACD's manifold check sees a seam as a hole and remeshes the whole object
-    mesh = coacd.Mesh(*weld(vertices, faces))
-    parts = coacd.run_coacd(mesh, threshold=threshold, max_convex_hull=max_pieces, seed=0)
-    return [convex_hull(np.asarray(v, dtype=np.float64)) for v, _ in parts]
+    welded = weld(vertices, faces)
+    if _in_ray_worker():
+        hulls = _coacd_here(*welded, threshold, max_pieces)
+    else:
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            hulls = pool.submit(_coacd_here, *welded, threshold, max_pieces).result()
+    return [convex_hull(v) for v in hulls]
 
 
 def collision_pieces(

@@ -101,7 +101,7 @@ def write_mesh_library(folder: str | Path) -> list[str]:
     profile_r[0] = profile_r[-1] = 0.0  # closed at both ends of the axis: a watertight solid
     pear = trimesh.creation.revolve(np.column_stack([profile_r, profile_z]), sections=24)
     pear.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
-    skin = _label_texture(64, [(150, 190, 40), (120, 160, 30)], seed=4)
+    skin = _label_texture(64, [(60, 160, 50), (40, 130, 40)], seed=4)
     _write_obj(trimesh, _textured(trimesh, pear, _cylinder_uv, skin), folder / GOOD[4])
     _write_bad(folder)
     return [*GOOD, *BAD]

@@ -10,6 +10,7 @@ into any catalog, copies the result instead of recomputing it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import shutil
 import time
@@ -20,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataengine.errors import InputError
+from dataengine.errors import InputError, MissingDependencyError
 from dataengine.runtime.jobs import Task, atomic_write_text, job_lock, mark_complete, run_tasks
 
 CATALOG_NAME = "catalog.yaml"
@@ -45,7 +46,13 @@ class ImportOptions(BaseModel):
     unseen_categories: list[str] = Field(default_factory=list, description="categories held out as 'unseen'")
 
     def key(self) -> str:
+        """Fingerprint of the whole import (a resumed job must have the same)."""
         return hashlib.sha256(json.dumps(self.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[:16]
+
+    def geometry_key(self) -> str:
+        """Fingerprint of what shapes the mesh files (the cache key; splits only change the catalog entries)."""
+        data = self.model_dump(mode="json", exclude={"split", "unseen_categories"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def cache_root() -> Path:
@@ -116,7 +123,7 @@ def import_one(task: Task, out_dir: Path) -> dict:
     t0 = time.perf_counter()
     if "__error__" in source["meta"]:
         return _quarantined(source, "bad_metadata", source["meta"]["__error__"])
-    cache = cache_root() / opts.key() / f"{digest}-{hashlib.sha256(source['category'].encode()).hexdigest()[:8]}"
+    cache = cache_root() / opts.geometry_key() / f"{digest}-{hashlib.sha256(source['category'].encode()).hexdigest()[:8]}"
     cached = (cache / ENTRY_NAME).is_file()
     if not cached:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -226,10 +233,8 @@ def import_assets(
     opts = opts or ImportOptions()
     if not src.is_dir():
         raise InputError(f"mesh source {src} is not a folder")
-    if opts.collision == "coacd":
-        from dataengine.errors import require
-
-        require("coacd", "sim", "Convex decomposition (or pass --collision convex-hull)")
+    if opts.collision == "coacd" and importlib.util.find_spec("coacd") is None:  # never imported here: see collision
+        raise MissingDependencyError("coacd", "sim", "Convex decomposition (or pass --collision convex-hull)")
     tasks, duplicates = import_tasks(src, opts)
     if not tasks:
         raise InputError(f"no meshes ({', '.join(sorted({'.obj', '.stl', '.glb', '.gltf', '.ply'}))}) under {src}")

@@ -1,0 +1,181 @@
+"""`sim assets import` on the procedural mesh library: normalization, quarantine, cache, and episodes with the
+imported textured objects (real trimesh, CoACD and MuJoCo; the library is written by a script in the repo)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+pytest.importorskip("mujoco")
+pytest.importorskip("trimesh")
+pytest.importorskip("coacd")
+
+from dataengine.errors import JobStateError
+from dataengine.sim.assets import DEFAULT_CATALOG, load_catalog, make_object
+from dataengine.sim.importer.fixtures import BAD, GOOD, write_mesh_library
+from dataengine.sim.importer.job import CATALOG_NAME, QUARANTINE_NAME, ImportOptions, import_assets
+from dataengine.sim.layout import MeshSpec, Part, Pose
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def imported(tmp_path_factory):
+    """The library imported inline with CoACD, into a fresh mesh cache."""
+    root = tmp_path_factory.mktemp("assets")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))
+        write_mesh_library(root / "lib")
+        report = import_assets(root / "lib", root / "catalog", workers=0, show_progress=False)
+    return root, report
+
+
+def _entries(catalog_dir: Path) -> dict[str, dict]:
+    data = yaml.safe_load((catalog_dir / CATALOG_NAME).read_text())
+    return {e["source"]["path"]: e for e in data["objects"]}
+
+
+def test_bad_meshes_are_quarantined_with_their_reasons(imported):
+    root, report = imported
+    lines = [json.loads(line) for line in (root / "catalog" / QUARANTINE_NAME).read_text().splitlines()]
+    reasons = {line["rel"]: line["reason"] for line in lines}
+    assert reasons == {
+        "broken/empty.obj": "empty",
+        "broken/nan_vertex.obj": "nan_vertices",
+        "broken/fin.obj": "non_manifold",
+        "broken/garbage.glb": "unreadable",
+        "broken/tower.stl": "too_large",
+    }
+    assert set(reasons) == set(BAD)
+    assert report["imported"] == len(GOOD) and report["quarantined"] == len(BAD)
+
+
+def test_units_axes_and_mass_are_normalized(imported):
+    root, _ = imported
+    entries = _entries(root / "catalog")
+    block = entries["toy/block.stl"]  # 40 x 40 x 50 mm, the sidecar says mm, 700 kg/m3, orange
+    assert block["source"]["scale_source"] == "unit_mm"
+    assert block["source"]["extent_m"] == pytest.approx([0.04, 0.04, 0.05])
+    assert block["mass_kg"] == pytest.approx(0.04 * 0.04 * 0.05 * 700, rel=1e-4)
+    assert (block["name"], block["color"], block["attributes"]) == ("toy block", "orange", ["wooden"])
+    bottle = entries["bottle/bottle.glb"]  # glTF: y up in the file, 0.26 m tall once z is up
+    assert bottle["source"]["up_axis"] == "y" and bottle["source"]["extent_m"][2] == pytest.approx(0.26, abs=1e-3)
+    cereal = entries["cereal/cereal_box.obj"]  # numbers in cm, no sidecar: the category's typical size
+    assert cereal["source"]["scale_source"] == "category_prior" and max(cereal["source"]["extent_m"]) == 0.2
+    assert cereal["category"] == "cereal" and cereal["name"] == "cereal box"
+    # every visual mesh rests with its bottom centre at the origin
+    for entry in entries.values():
+        vertices = np.array(
+            [line.split()[1:] for line in (root / "catalog" / entry["shape"]["mesh"]["file"]).read_text().splitlines()
+             if line.startswith("v ")], dtype=float,
+        )  # fmt: skip
+        assert vertices[:, 2].min() == pytest.approx(0, abs=1e-6)
+        centre = (vertices[:, :2].min(axis=0) + vertices[:, :2].max(axis=0)) / 2
+        assert np.abs(centre).max() < 1e-6
+
+
+def test_concave_meshes_get_several_convex_pieces_and_textures_are_kept(imported):
+    root, report = imported
+    entries = _entries(root / "catalog")
+    pear = entries["fruit/pear.obj"]  # two bulbs and a neck
+    assert pear["source"]["collision"] == "coacd" and len(pear["shape"]["mesh"]["collision"]) > 1
+    assert entries["food_can/soup_can.obj"]["source"]["collision"] == "convex_already"
+    textured = [e for e in entries.values() if "texture" in e["shape"]["mesh"]]
+    assert len(textured) == report["textured"] == 4
+    for entry in textured:
+        assert (root / "catalog" / entry["shape"]["mesh"]["texture"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert entries["food_can/soup_can.obj"]["color"] == "red"
+
+
+def test_a_second_import_comes_from_the_cache_with_the_same_files(imported, tmp_path, monkeypatch):
+    root, _ = imported
+    monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))
+    again = import_assets(root / "lib", tmp_path / "again", workers=0, show_progress=False)
+    assert again["from_cache"] == again["imported"] == len(GOOD)
+    assert (tmp_path / "again" / CATALOG_NAME).read_bytes() == (root / "catalog" / CATALOG_NAME).read_bytes()
+    for path in sorted((root / "catalog" / "meshes").rglob("*.obj")):
+        assert (tmp_path / "again" / path.relative_to(root / "catalog")).read_bytes() == path.read_bytes()
+    with pytest.raises(JobStateError):  # a finished folder is not silently rewritten
+        import_assets(root / "lib", tmp_path / "again", workers=0, show_progress=False)
+    resumed = import_assets(root / "lib", tmp_path / "again", workers=0, resume=True, show_progress=False)
+    assert resumed["imported"] == len(GOOD)
+
+
+def test_held_out_categories_are_unseen(imported, tmp_path, monkeypatch):
+    root, _ = imported
+    monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))
+    opts = ImportOptions(unseen_categories=["fruit"])
+    import_assets(root / "lib", tmp_path / "held_out", opts, workers=0, show_progress=False)
+    splits = {e["category"]: e["split"] for e in _entries(tmp_path / "held_out").values()}
+    assert splits["fruit"] == "unseen" and {s for c, s in splits.items() if c != "fruit"} == {"seen"}
+
+
+def test_layouts_without_imported_meshes_serialize_as_before():
+    spec = MeshSpec(generator="cone", params={"radius": 0.03, "height": 0.07})
+    assert set(spec.model_dump(mode="json")) == {"generator", "params", "file", "scale"}
+    part = Part(shape="mesh", mesh=MeshSpec(file="a.obj", texture="a.png", collision=["c.obj"]))
+    assert part.model_dump(mode="json")["mesh"]["collision"] == ["c.obj"]
+
+
+def _recipe_with_imported_objects(root: Path, tmp: Path, episodes: int) -> Path:
+    containers = yaml.safe_load(DEFAULT_CATALOG.read_text())["containers"][:2]
+    (tmp / "containers.yaml").write_text(yaml.safe_dump({"objects": [], "containers": containers}))
+    recipe = yaml.safe_load((REPO / "recipes/sim/pick_place_demo.yaml").read_text())
+    recipe.update(
+        episodes=episodes,
+        episodes_per_shard=episodes,
+        catalogs=["containers.yaml", str(root / "catalog" / CATALOG_NAME)],
+        render={**recipe["render"], "width": 96, "height": 96},
+    )
+    path = tmp / "recipe.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def test_episodes_are_generated_with_imported_textured_objects(imported, tmp_path):
+    from dataengine.shards import iter_samples, list_shards
+    from dataengine.sim.generate import generate
+    from dataengine.sim.spec import load_recipe
+
+    root, _ = imported
+    recipe = load_recipe(_recipe_with_imported_objects(root, tmp_path, episodes=2))
+    stats = generate(recipe, tmp_path / "out", workers=0, show_progress=False)
+    assert stats["episodes_written"] == 2
+    imported_ids = {e["id"] for e in _entries(root / "catalog").values()}
+    for shard in list_shards(tmp_path / "out"):
+        for sample in iter_samples(shard):
+            layout = json.loads(sample["episode.json"])["layout"]
+            pick = next(o for o in layout["objects"] if o["role"] == "pick")
+            assert pick["asset_id"] in imported_ids
+
+
+def test_the_mujoco_scene_uses_the_textures_and_the_convex_pieces(imported):
+    from dataengine.sim.backends.mujoco import MujocoBackend
+    from dataengine.sim.sampler import sample_layout
+    from dataengine.sim.spec import load_recipe
+
+    root, _ = imported
+    catalog = load_catalog([DEFAULT_CATALOG, root / "catalog" / CATALOG_NAME])
+    pear = catalog.get("fruit_pear")
+    obj = make_object(pear, "obj_0", "pick", Pose(pos_m=(0.5, 0.0, 0.0)), catalog.base_dir)
+    recipe = load_recipe(REPO / "recipes/sim/pick_place_demo.yaml")
+    layout = sample_layout(recipe, load_catalog(), np.random.default_rng(0))
+    layout.objects = [layout.objects[0], obj]  # the container and the imported pear
+    backend = MujocoBackend(catalog_dir=catalog.base_dir)
+    backend.load(layout, control_hz=10)
+    m, mj = backend.model, backend.mujoco
+    geoms = [mj.mj_id2name(m, mj.mjtObj.mjOBJ_GEOM, g) for g in range(m.ngeom)]
+    pieces = [g for g in geoms if g and g.startswith("obj_0_g0_c")]
+    assert len(pieces) == len(pear.shape["mesh"]["collision"])
+    visual = geoms.index("obj_0_g0")
+    assert m.geom_contype[visual] == 0 and m.mat_texid[m.geom_matid[visual]].max() >= 0
+    body = mj.mj_name2id(m, mj.mjtObj.mjOBJ_BODY, "obj_0")
+    assert m.body_mass[body] == pytest.approx(pear.mass_kg, rel=1e-3)
+    backend.step(10)  # it rests on the table on its convex pieces, neither sinking nor flying off
+    pos, _ = backend.object_pose("obj_0")
+    assert abs(pos[2]) < 0.01
+    backend.close()
