@@ -19,6 +19,7 @@ from dataengine.sim.assets import DEFAULT_CATALOG, load_catalog, make_object
 from dataengine.sim.importer.fixtures import BAD, GOOD, write_mesh_library
 from dataengine.sim.importer.job import CATALOG_NAME, QUARANTINE_NAME, ImportOptions, import_assets
 from dataengine.sim.layout import MeshSpec, Part, Pose
+from dataengine.sim.meshes import resolve_path
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,3 +180,38 @@ def test_the_mujoco_scene_uses_the_textures_and_the_convex_pieces(imported):
     pos, _ = backend.object_pose("obj_0")
     assert abs(pos[2]) < 0.01
     backend.close()
+
+
+def test_usd_export_carries_the_texture_uvs_and_convex_pieces(imported, tmp_path):
+    pytest.importorskip("pxr")
+    from pxr import Usd, UsdGeom, UsdPhysics, UsdShade, UsdValidation
+
+    from dataengine.sim.sampler import sample_layout
+    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.usd.export import stage_text
+    from dataengine.sim.usd.stage import build_stage, object_path
+    from tests.fixtures.usd_scenes import write_stub_franka
+
+    root, _ = imported
+    catalog = load_catalog([DEFAULT_CATALOG, root / "catalog" / CATALOG_NAME])
+    pear = catalog.get("fruit_pear")
+    recipe = load_recipe(REPO / "recipes/sim/pick_place_demo.yaml")
+    layout = sample_layout(recipe, load_catalog(), np.random.default_rng(0))
+    layout.objects = [layout.objects[0], make_object(pear, "obj_0", "pick", Pose(pos_m=(0.5, 0, 0)), catalog.base_dir)]
+    robot_usd = write_stub_franka(tmp_path / "franka_stub.usda", layout)
+    path = tmp_path / "scene.usda"
+    path.write_text(stage_text(build_stage(layout, robot_usd=robot_usd, catalog_dir=catalog.base_dir)))
+    stage = Usd.Stage.Open(str(path))
+    visual = UsdGeom.Mesh(stage.GetPrimAtPath(f"{object_path('obj_0')}/part_00"))
+    st = UsdGeom.PrimvarsAPI(visual).GetPrimvar("st")
+    assert len(st.Get()) == len(visual.GetPointsAttr().Get()) and not visual.GetPrim().HasAPI(UsdPhysics.CollisionAPI)
+    material, _ = UsdShade.MaterialBindingAPI(visual.GetPrim()).ComputeBoundMaterial()
+    texture = stage.GetPrimAtPath(f"{material.GetPath()}/DiffuseTexture").GetAttribute("inputs:file").Get()
+    assert Path(texture.path) == resolve_path(pear.shape["mesh"]["texture"], catalog.base_dir)
+    assert Path(texture.path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    hulls = [p for p in stage.GetPrimAtPath(object_path("obj_0")).GetChildren() if "_hull_" in p.GetName()]
+    assert len(hulls) == len(pear.shape["mesh"]["collision"])
+    assert all(p.HasAPI(UsdPhysics.CollisionAPI) for p in hulls)
+    registry = UsdValidation.ValidationRegistry()
+    context = UsdValidation.ValidationContext(registry.GetOrLoadAllValidators())
+    assert [f"{e.GetName()}: {e.GetMessage()}" for e in context.Validate(stage)] == []

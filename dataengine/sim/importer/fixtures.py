@@ -58,8 +58,8 @@ def _textured(trimesh, mesh, uv_fn, image):
 def _write_obj(trimesh, mesh, path: Path) -> None:
     """OBJ + MTL + PNG with names of our own (trimesh's default names would collide in one folder)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    files = trimesh.exchange.obj.export_obj(mesh, include_texture=True, return_texture=True, mtl_name=f"{path.stem}.mtl")
-    text, textures = files
+    export = trimesh.exchange.obj.export_obj
+    text, textures = export(mesh, include_texture=True, return_texture=True, mtl_name=f"{path.stem}.mtl")
     path.write_text(text, encoding="utf-8")
     for name, data in textures.items():
         (path.parent / name).write_bytes(data)

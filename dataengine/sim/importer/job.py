@@ -96,7 +96,7 @@ def _process(source: dict, opts: ImportOptions, folder: Path) -> dict:
             "collision_pieces": len(pieces),
             "extent_m": [round(float(v), 5) for v in extent],
             "volume_m3": float(f"{norm.volume_m3:.6g}"),
-            "visual_faces": int(len(norm.faces)),
+            "visual_faces": len(norm.faces),
             "textured": png is not None,
         },
         "collision_s": round(collision_s, 4),
@@ -123,7 +123,8 @@ def import_one(task: Task, out_dir: Path) -> dict:
     t0 = time.perf_counter()
     if "__error__" in source["meta"]:
         return _quarantined(source, "bad_metadata", source["meta"]["__error__"])
-    cache = cache_root() / opts.geometry_key() / f"{digest}-{hashlib.sha256(source['category'].encode()).hexdigest()[:8]}"
+    category_key = hashlib.sha256(source["category"].encode()).hexdigest()[:8]  # priors depend on the category
+    cache = cache_root() / opts.geometry_key() / f"{digest}-{category_key}"
     cached = (cache / ENTRY_NAME).is_file()
     if not cached:
         cache.parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +159,7 @@ def import_one(task: Task, out_dir: Path) -> dict:
 def _entry(source: dict, meta, geometry: dict, opts: ImportOptions, prefix: str) -> dict:
     from dataengine.sim.importer.sources import asset_id, default_name
     from dataengine.sim.importer.write import COLOR_NAMES
+
     category = source["category"]
     split = meta.split or ("unseen" if category in opts.unseen_categories else opts.split)
     mesh = {k: v for k, v in geometry["mesh"].items() if k != "collision"}

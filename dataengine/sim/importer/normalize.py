@@ -153,7 +153,7 @@ def normalize(
         raise MeshRejected("too_large", f"longest side {size:.3g} m (limit {max_size_m} m); give a size hint")
     if len(faces) > max_visual_faces:
         vertices, faces, uv = _decimate(vertices, faces, uv, max_visual_faces)
-        notes["decimated_from_faces"] = int(len(mesh.faces))
+        notes["decimated_from_faces"] = len(mesh.faces)
     volume, notes["volume_source"] = volume_m3(vertices, faces)
     com = vertices[np.unique(faces)].mean(axis=0)
     rotation, notes["rest_pose"] = _resting_rotation(vertices[np.unique(faces)], com)

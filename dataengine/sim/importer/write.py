@@ -55,7 +55,8 @@ def png_bytes(image, max_px: int) -> bytes:
 
     if max(image.size) > max_px:
         ratio = max_px / max(image.size)
-        image = image.resize((max(1, round(image.size[0] * ratio)), max(1, round(image.size[1] * ratio))), Image.LANCZOS)
+        width, height = (max(1, round(side * ratio)) for side in image.size)
+        image = image.resize((width, height), Image.LANCZOS)
     buf = io.BytesIO()
     image.save(buf, format="PNG", optimize=False)
     return buf.getvalue()

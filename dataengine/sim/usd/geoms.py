@@ -86,12 +86,27 @@ def define_part(
         gprim = UsdGeom.Sphere.Define(stage, path)
         gprim.CreateRadiusAttr(size[0])
     else:  # ellipsoid, mesh
-        vertices, faces = part_mesh_arrays(part, catalog_dir)
+        imported = part.mesh is not None and bool(part.mesh.collision)
+        if imported and part.mesh.texture:
+            from dataengine.sim.meshes import textured_mesh_arrays
+
+            vertices, faces, uv = textured_mesh_arrays(part.mesh, catalog_dir)
+        else:
+            (vertices, faces), uv = part_mesh_arrays(part, catalog_dir), None
         gprim = UsdGeom.Mesh.Define(stage, path)
+        if uv is not None:
+            st = UsdGeom.PrimvarsAPI(gprim).CreatePrimvar(
+                "st", Sdf.ValueTypeNames.TexCoord2fArray, UsdGeom.Tokens.vertex
+            )
+            st.Set([Gf.Vec2f(float(u), float(v)) for u, v in uv])
         gprim.CreatePointsAttr([Gf.Vec3f(*map(float, v)) for v in vertices])
         gprim.CreateFaceVertexCountsAttr([3] * len(faces))
         gprim.CreateFaceVertexIndicesAttr([int(i) for i in faces.ravel()])
         gprim.CreateSubdivisionSchemeAttr(UsdGeom.Tokens.none)
+        if imported:  # an imported mesh is only seen: its convex pieces collide (as in MuJoCo)
+            if collision:
+                _define_collision_pieces(stage, path, part, catalog_dir)
+            collision = False
         if collision:
             api = UsdPhysics.MeshCollisionAPI.Apply(gprim.GetPrim())
             api.CreateApproximationAttr(UsdPhysics.Tokens.convexHull)
@@ -101,6 +116,45 @@ def define_part(
     if collision:
         UsdPhysics.CollisionAPI.Apply(gprim.GetPrim())
     return gprim
+
+
+def _define_collision_pieces(stage: Usd.Stage, path: str, part: Part, catalog_dir) -> None:
+    """The imported mesh's convex pieces as invisible (guide) colliders beside its visual prim."""
+    from dataengine.sim.layout import MeshSpec
+    from dataengine.sim.meshes import mesh_arrays
+
+    for k, file in enumerate(part.mesh.collision):
+        vertices, faces = mesh_arrays(MeshSpec(file=file, scale=part.mesh.scale), catalog_dir)
+        piece = UsdGeom.Mesh.Define(stage, f"{path}_hull_{k:02d}")
+        piece.CreatePointsAttr([Gf.Vec3f(*map(float, v)) for v in vertices])
+        piece.CreateFaceVertexCountsAttr([3] * len(faces))
+        piece.CreateFaceVertexIndicesAttr([int(i) for i in faces.ravel()])
+        piece.CreatePurposeAttr(UsdGeom.Tokens.guide)
+        piece.CreateExtentAttr(UsdGeom.Boundable.ComputeExtentFromPlugins(piece, Usd.TimeCode.Default()))
+        set_pose(piece, part.pos_m, part.quat_wxyz)
+        UsdPhysics.CollisionAPI.Apply(piece.GetPrim())
+        UsdPhysics.MeshCollisionAPI.Apply(piece.GetPrim()).CreateApproximationAttr(UsdPhysics.Tokens.convexHull)
+
+
+def textured_material(stage: Usd.Stage, path: str, texture_file: str, roughness: float = 0.6) -> UsdShade.Material:
+    """A UsdPreviewSurface whose diffuse colour is read from a texture through the mesh's `st` primvar."""
+    material = UsdShade.Material.Define(stage, path)
+    shader = UsdShade.Shader.Define(stage, f"{path}/PreviewSurface")
+    shader.CreateIdAttr("UsdPreviewSurface")
+    shader.CreateInput("roughness", Sdf.ValueTypeNames.Float).Set(float(roughness))
+    shader.CreateInput("metallic", Sdf.ValueTypeNames.Float).Set(0.0)
+    reader = UsdShade.Shader.Define(stage, f"{path}/StReader")
+    reader.CreateIdAttr("UsdPrimvarReader_float2")
+    reader.CreateInput("varname", Sdf.ValueTypeNames.String).Set("st")
+    image = UsdShade.Shader.Define(stage, f"{path}/DiffuseTexture")
+    image.CreateIdAttr("UsdUVTexture")
+    image.CreateInput("file", Sdf.ValueTypeNames.Asset).Set(Sdf.AssetPath(texture_file))
+    image.CreateInput("sourceColorSpace", Sdf.ValueTypeNames.Token).Set("sRGB")
+    image.CreateInput("st", Sdf.ValueTypeNames.Float2).ConnectToSource(reader.ConnectableAPI(), "result")
+    image.CreateOutput("rgb", Sdf.ValueTypeNames.Float3)
+    shader.CreateInput("diffuseColor", Sdf.ValueTypeNames.Color3f).ConnectToSource(image.ConnectableAPI(), "rgb")
+    material.CreateSurfaceOutput().ConnectToSource(shader.ConnectableAPI(), "surface")
+    return material
 
 
 def define_box(stage: Usd.Stage, path: str, center_m, half_extents_m, rgba=None, collision: bool = True):

@@ -28,6 +28,7 @@ from pxr import Gf, Sdf, Tf, Usd, UsdGeom, UsdLux, UsdPhysics, UsdRender, UsdSem
 
 from dataengine.geometry import look_at_quat_gl, usd_lens_from_fovy, yaw_to_quat_wxyz
 from dataengine.sim.layout import LAYOUT_SCHEMA, Camera, Layout, Light, SceneObject
+from dataengine.sim.meshes import resolve_path
 from dataengine.sim.usd import franka
 from dataengine.sim.usd.geoms import (
     PHYSICS_PURPOSE,
@@ -37,6 +38,7 @@ from dataengine.sim.usd.geoms import (
     physics_material,
     preview_material,
     set_pose,
+    textured_material,
 )
 
 SCENE_SCHEMA = "dataengine-usd/v1"
@@ -152,6 +154,9 @@ def _object(stage: Usd.Stage, obj: SceneObject, index: int, catalog_dir) -> None
         gprim.CreateDisplayColorAttr([Gf.Vec3f(*_float_list(rgba[:3]))])
         if part.rgba is not None:
             bind(gprim.GetPrim(), preview_material(stage, f"{LOOKS}/{prim_name(obj.uid)}_part_{k:02d}", part.rgba))
+        elif part.mesh is not None and part.mesh.texture:
+            texture = str(resolve_path(part.mesh.texture, catalog_dir))
+            bind(gprim.GetPrim(), textured_material(stage, f"{LOOKS}/{prim_name(obj.uid)}_part_{k:02d}", texture))
 
 
 def _robot(stage: Usd.Stage, layout: Layout, robot_usd: str, arc: str) -> None:
