@@ -31,7 +31,8 @@ def imported(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))
         write_mesh_library(root / "lib")
-        report = import_assets(root / "lib", root / "catalog", workers=0, show_progress=False)
+        opts = ImportOptions(grasp_trials=0)  # the graspability check has its own test
+        report = import_assets(root / "lib", root / "catalog", opts, workers=0, show_progress=False)
     return root, report
 
 
@@ -95,21 +96,25 @@ def test_concave_meshes_get_several_convex_pieces_and_textures_are_kept(imported
 def test_a_second_import_comes_from_the_cache_with_the_same_files(imported, tmp_path, monkeypatch):
     root, _ = imported
     monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))
-    again = import_assets(root / "lib", tmp_path / "again", workers=0, show_progress=False)
+    again = import_assets(
+        root / "lib", tmp_path / "again", ImportOptions(grasp_trials=0), workers=0, show_progress=False
+    )
     assert again["from_cache"] == again["imported"] == len(GOOD)
     assert (tmp_path / "again" / CATALOG_NAME).read_bytes() == (root / "catalog" / CATALOG_NAME).read_bytes()
     for path in sorted((root / "catalog" / "meshes").rglob("*.obj")):
         assert (tmp_path / "again" / path.relative_to(root / "catalog")).read_bytes() == path.read_bytes()
     with pytest.raises(JobStateError):  # a finished folder is not silently rewritten
-        import_assets(root / "lib", tmp_path / "again", workers=0, show_progress=False)
-    resumed = import_assets(root / "lib", tmp_path / "again", workers=0, resume=True, show_progress=False)
+        import_assets(root / "lib", tmp_path / "again", ImportOptions(grasp_trials=0), workers=0, show_progress=False)
+    resumed = import_assets(
+        root / "lib", tmp_path / "again", ImportOptions(grasp_trials=0), workers=0, resume=True, show_progress=False
+    )
     assert resumed["imported"] == len(GOOD)
 
 
 def test_held_out_categories_are_unseen(imported, tmp_path, monkeypatch):
     root, _ = imported
     monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))
-    opts = ImportOptions(unseen_categories=["fruit"])
+    opts = ImportOptions(unseen_categories=["fruit"], grasp_trials=0)
     import_assets(root / "lib", tmp_path / "held_out", opts, workers=0, show_progress=False)
     splits = {e["category"]: e["split"] for e in _entries(tmp_path / "held_out").values()}
     assert splits["fruit"] == "unseen" and {s for c, s in splits.items() if c != "fruit"} == {"seen"}
@@ -215,3 +220,26 @@ def test_usd_export_carries_the_texture_uvs_and_convex_pieces(imported, tmp_path
     registry = UsdValidation.ValidationRegistry()
     context = UsdValidation.ValidationContext(registry.GetOrLoadAllValidators())
     assert [f"{e.GetName()}: {e.GetMessage()}" for e in context.Validate(stage)] == []
+
+
+def test_only_objects_the_scripted_expert_can_pick_and_place_are_kept(imported, tmp_path, monkeypatch):
+    import shutil
+
+    import trimesh
+
+    root, _ = imported
+    monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))
+    src = tmp_path / "src"
+    (src / "toy").mkdir(parents=True)
+    for name in ("block.stl", "block.yaml"):
+        shutil.copy(root / "lib" / "toy" / name, src / "toy" / name)
+    slab = trimesh.creation.box(extents=[0.12, 0.12, 0.02])  # wider than the open gripper
+    (src / "toy" / "slab.stl").write_bytes(slab.export(file_type="stl"))
+    (src / "toy" / "slab.yaml").write_text("unit: m\n")
+    report = import_assets(src, tmp_path / "catalog", ImportOptions(grasp_trials=2, grasp_min=1), workers=0,
+                           show_progress=False)  # fmt: skip
+    assert report["imported"] == 1 and report["quarantine_reasons"] == {"not_graspable": 1}
+    (block,) = _entries(tmp_path / "catalog").values()
+    assert block["source"]["grasp_trials"] in ("1/2", "2/2")
+    (line,) = [json.loads(x) for x in (tmp_path / "catalog" / QUARANTINE_NAME).read_text().splitlines()]
+    assert line["rel"] == "toy/slab.stl" and "too_wide_or_flat" in line["detail"]

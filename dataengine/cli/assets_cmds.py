@@ -23,6 +23,10 @@ def import_meshes(
     ),
     max_visual_faces: int = typer.Option(20_000, "--max-visual-faces", min=4, help="Decimate visual meshes to this."),
     max_size_m: float = typer.Option(0.6, "--max-size-m", help="Quarantine objects longer than this after scaling."),
+    grasp_trials: int = typer.Option(
+        3, "--grasp-trials", min=0, help="Scripted pick-and-place trials per object (0 skips the check)."
+    ),
+    grasp_min: int = typer.Option(2, "--grasp-min", min=0, help="Successful trials an object needs to be kept."),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Parallel workers (0 = inline, no Ray)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join a running Ray cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted import in --out."),
@@ -43,6 +47,8 @@ def import_meshes(
         unseen_categories=[c.strip() for c in unseen_categories.split(",") if c.strip()],
         max_visual_faces=max_visual_faces,
         max_size_m=max_size_m,
+        grasp_trials=grasp_trials,
+        grasp_min=grasp_min,
     )
     report = import_assets(src, out, opts, workers=workers, ray_address=ray_address, resume=resume)
     console.print(

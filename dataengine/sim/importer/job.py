@@ -44,6 +44,8 @@ class ImportOptions(BaseModel):
     max_texture_px: int = Field(default=1024, ge=16)
     split: Literal["seen", "unseen"] = "seen"
     unseen_categories: list[str] = Field(default_factory=list, description="categories held out as 'unseen'")
+    grasp_trials: int = Field(default=3, ge=0, description="scripted pick-and-place trials per object (0: skip)")
+    grasp_min: int = Field(default=2, ge=0, description="successful trials an object needs to be kept")
 
     def key(self) -> str:
         """Fingerprint of the whole import (a resumed job must have the same)."""
@@ -51,7 +53,7 @@ class ImportOptions(BaseModel):
 
     def geometry_key(self) -> str:
         """Fingerprint of what shapes the mesh files (the cache key; splits only change the catalog entries)."""
-        data = self.model_dump(mode="json", exclude={"split", "unseen_categories"})
+        data = self.model_dump(mode="json", exclude={"split", "unseen_categories", "grasp_trials", "grasp_min"})
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -145,15 +147,34 @@ def import_one(task: Task, out_dir: Path) -> dict:
         shutil.copytree(cache, tmp)
         _publish(tmp, folder)
     meta = parse_meta(source["meta"])
+    entry = _entry(source, meta, geometry, opts, f"meshes/{digest[:16]}")
+    if opts.grasp_trials:
+        grasp = _grasp_result(entry, out_dir, cache, opts.grasp_trials)
+        entry["source"]["grasp_trials"] = f"{grasp['successes']}/{grasp['trials']}"
+        if grasp["successes"] < opts.grasp_min:
+            detail = f"picked and placed in {grasp['successes']} of {grasp['trials']} trials: {grasp['failures']}"
+            return _quarantined(source, "not_graspable", detail)
     return {
         "status": "ok",
         "rel": source["rel"],
-        "entry": _entry(source, meta, geometry, opts, f"meshes/{digest[:16]}"),
+        "entry": entry,
         "cached": cached,
         "seconds": round(time.perf_counter() - t0, 4),
         "collision_s": 0.0 if cached else geometry["collision_s"],
         "faces": geometry["notes"]["visual_faces"],
     }
+
+
+def _grasp_result(entry: dict, out_dir: Path, cache: Path, trials: int) -> dict:
+    """The scripted expert's trials on this object, cached beside its files."""
+    from dataengine.sim.importer.grasp import grasp_trials
+
+    path = cache / f"grasp-{trials}.json"
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    result = grasp_trials(entry, out_dir, trials)
+    atomic_write_text(path, json.dumps(result, sort_keys=True))
+    return result
 
 
 def _entry(source: dict, meta, geometry: dict, opts: ImportOptions, prefix: str) -> dict:
