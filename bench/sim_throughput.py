@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from dataengine.sim.generate import generate
-from dataengine.sim.spec import load_recipe
+from dataengine.sim.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 

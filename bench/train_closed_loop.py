@@ -109,7 +109,7 @@ def main() -> None:
     os.environ.setdefault("MUJOCO_GL", "egl")
 
     from dataengine.sim.generate import generate
-    from dataengine.sim.spec import load_recipe as load_sim
+    from dataengine.sim.recipe import load_recipe as load_sim
     from dataengine.train import Trainer, load_recipe
     from dataengine.train.eval_sim import evaluate_in_sim
     from dataengine.train.replay_policy import RecordedActionsPolicy, recorded_actions

@@ -22,7 +22,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 from dataengine.sim.assets import load_catalog
 from dataengine.sim.backends.mjcf import build_mjcf
 from dataengine.sim.mujoco_env import import_mujoco
-from dataengine.sim.spec import load_recipe
+from dataengine.sim.recipe import load_recipe
 from dataengine.sim.usd.export import episode_layout, export_recipe_usd, stage_text, write_text_atomic
 from dataengine.sim.usd.stage import build_stage
 

@@ -82,7 +82,7 @@ def _timed(result: DemoResult, name: str, step) -> None:
 
 def _simulate(recipes: Path, out: Path, episodes: int | None, workers: int | None) -> dict:
     from dataengine.sim.generate import generate
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     overrides = {"episodes": episodes} if episodes else {}
     recipe = load_recipe(recipes.parent / SIM_RECIPE, **overrides)

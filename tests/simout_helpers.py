@@ -29,7 +29,7 @@ def simout_episodes(tmp_path_factory) -> Path:
     pytest.importorskip("mujoco")
     pytest.importorskip("mink")
     from dataengine.sim.generate import generate
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     render = {"preset": "fast", "cameras": ["front", "wrist"], "width": WIDTH, "height": HEIGHT, "segmentation": True}
     recipe = load_recipe(DEMO, episodes=EPISODES, episodes_per_shard=2, render=render)

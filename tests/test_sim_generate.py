@@ -20,8 +20,8 @@ pytest.importorskip("mink")
 from dataengine.records.episode import MEMBERS, EpisodeRecord, load_npz, unpack_jpeg
 from dataengine.shards import iter_samples, list_shards
 from dataengine.sim.generate import MANIFEST_NAME, generate
+from dataengine.sim.recipe import load_recipe
 from dataengine.sim.replay import replay
-from dataengine.sim.spec import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "recipes/sim/pick_place_demo.yaml"

@@ -357,7 +357,7 @@ def test_unrendered_episodes_are_refused_cleanly(tmp_path):
     pytest.importorskip("mujoco")
     from dataengine.errors import InputError
     from dataengine.sim.generate import generate
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     src = tmp_path / "states"
     generate(load_recipe(REPO / "recipes/sim/pick_place_demo.yaml", episodes=1), src, workers=0, render=False,

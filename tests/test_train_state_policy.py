@@ -28,7 +28,7 @@ EPISODES = 3
 def episodes(tmp_path_factory):
     """Three physics-only episodes (no rendering: the state policy reads no frame) and their recipe file."""
     from dataengine.sim.generate import generate
-    from dataengine.sim.spec import load_recipe as load_sim
+    from dataengine.sim.recipe import load_recipe as load_sim
 
     root = tmp_path_factory.mktemp("state_policy")
     raw = yaml.safe_load(SIM_DEMO_RECIPE.read_text())

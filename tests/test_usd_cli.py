@@ -30,7 +30,7 @@ def _export(out, *args):
 
 
 def test_export_is_deterministic_and_every_stage_opens(tmp_path):
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     stub = write_stub_franka(tmp_path / "franka_stub.usda", sampled_layout(load_recipe(RECIPE), 0))
     args = ["--episodes", "3", "--no-validate", "--robot-usd", stub]

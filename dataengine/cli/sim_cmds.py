@@ -35,7 +35,7 @@ def generate(
     """Generate validated, rendered pick-and-place episodes as episode/v1 WebDataset shards."""
     from dataengine.runtime.logs import setup_logging
     from dataengine.sim.generate import generate as run_generate
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     setup_logging()
     spec = load_recipe(recipe, episodes=episodes, backend=backend, seed=seed)

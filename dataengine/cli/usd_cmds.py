@@ -34,7 +34,7 @@ def export_usd(
     """Write one deterministic .usda stage per episode layout: table, objects and container with physics,
     materials, lights, cameras with intrinsics, and the Franka robot asset."""
     from dataengine.runtime.logs import setup_logging
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
     from dataengine.sim.usd.export import INDEX_NAME, export_recipe_usd
 
     setup_logging()

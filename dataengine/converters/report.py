@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 from dataengine import __version__
 from dataengine.converters.base import Converter, ConvertOptions
+from dataengine.runtime.atomic import atomic_output
 
 REPORT_NAME = "convert_report.json"
 REPORT_SCHEMA = "convert_report/v1"
@@ -15,12 +15,10 @@ REPORT_SCHEMA = "convert_report/v1"
 
 def merge_quarantine(parts: list[Path], path: Path) -> Path:
     """Concatenate the per-task quarantine parts in task order (temporary name, then rename)."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as out:
+    with atomic_output(path) as tmp, open(tmp, "wb") as out:
         for part in parts:
             if part.exists():
                 out.write(part.read_bytes())
-    os.replace(tmp, path)
     return path
 
 

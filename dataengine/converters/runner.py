@@ -28,7 +28,8 @@ from dataengine.converters.report import REPORT_NAME, build_report, merge_quaran
 from dataengine.errors import InputError
 from dataengine.images import jpeg_fully_coded, stable_text
 from dataengine.records.grounding import GroundingRecord
-from dataengine.runtime.jobs import STATE_DIR, JobState, Task, atomic_write_text, job_lock, mark_complete, run_tasks
+from dataengine.runtime.atomic import atomic_write_text
+from dataengine.runtime.jobs import STATE_DIR, JobState, Task, job_lock, mark_complete, run_tasks
 from dataengine.runtime.progress import RunningTotals
 from dataengine.shards.grounding import MANIFEST_NAME, GroundingShardWriter, merge_manifests, write_manifest
 

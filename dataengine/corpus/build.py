@@ -37,8 +37,9 @@ from dataengine.corpus.recipe import LoadedRecipe, load_recipe
 from dataengine.corpus.scan import scan_shard
 from dataengine.corpus.write import SETS_FILE, write_bucket
 from dataengine.errors import InputError, JobStateError, RecipeError
+from dataengine.runtime.atomic import atomic_write_text
 from dataengine.runtime.capacity import Cluster
-from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, job_lock, mark_complete, run_tasks
+from dataengine.runtime.jobs import STATE_DIR, Task, job_lock, mark_complete, run_tasks
 from dataengine.runtime.progress import RunningTotals
 from dataengine.shards.reader import list_shards
 

@@ -15,7 +15,8 @@ import yaml
 from dataengine import __version__
 from dataengine.corpus.card import render_card
 from dataengine.corpus.plan import PlanSummary, RecordSet
-from dataengine.runtime.jobs import STATE_DIR, atomic_write_text
+from dataengine.runtime.atomic import atomic_write_text
+from dataengine.runtime.jobs import STATE_DIR
 from dataengine.shards.grounding import MANIFEST_NAME, merge_manifests
 
 STATS_NAME = "stats.json"

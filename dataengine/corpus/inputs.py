@@ -22,10 +22,11 @@ from pathlib import Path
 
 from dataengine import __version__
 from dataengine.converters.files import DEFAULT_MAX_ANNOTATION_MB, DEFAULT_MAX_IMAGE_MB, InputLimits
-from dataengine.corpus.recipe import InputSpec, LoadedRecipe, defining_file, loc_text
+from dataengine.corpus.recipe import InputSpec, LoadedRecipe
 from dataengine.errors import RecipeError
 from dataengine.images import IMAGE_EXTS
-from dataengine.runtime.jobs import atomic_write_text
+from dataengine.recipe_loader import defining_file, loc_text
+from dataengine.runtime.atomic import atomic_write_text
 from dataengine.shards.reader import list_shards
 from dataengine.shards.writer import index_path
 

@@ -1,4 +1,5 @@
-"""Typed corpus recipes: the model, YAML loading (`extends:`, `${VAR}` expansion) and errors that name file and key.
+"""Typed corpus recipes: the model, loaded with the shared recipe loader (`extends:`, `${VAR}`, errors that name file
+and key).
 
 A recipe names its sources (each converted by a converter, read from converted shards, or built from a fixture),
 their weights or pair quotas, split and task filters, eval holdouts, export settings and shard sizes. Loading
@@ -11,19 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from dataengine.errors import RecipeError
+from dataengine.recipe_loader import load_yaml_recipe, validate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_+.-]{0,63}$"
 MATCH_RULES = ("image_sha1", "coco_image_id")
-_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 PATH_KEYS = ("input", "images", "shards")  # InputSpec fields that hold paths
 
 
@@ -204,81 +202,11 @@ class LoadedRecipe(BaseModel):
 
 
 def load_recipe(path: str | Path, env: typing.Mapping[str, str] | None = None) -> LoadedRecipe:
-    """Read, merge (`extends:`), expand and validate a recipe. Raises RecipeError naming file and key path."""
-    path = Path(path).resolve()
-    env = os.environ if env is None else env
-    raw, files = _read_with_extends(path, [])
-    variables = raw.get("vars") or {}
-    if not isinstance(variables, dict):
-        raise RecipeError(f"{path}: vars: must be a mapping of NAME: value")
-    expanded = _expand(raw, (), {**{k: str(v) for k, v in variables.items()}, **env}, files)
-    _resolve_paths(expanded, path.parent)
-    try:
-        recipe = Recipe.model_validate(expanded)
-    except ValidationError as exc:
-        raise RecipeError(_format_errors(exc, files)) from None
-    return LoadedRecipe(recipe=recipe, path=path, files=files)
-
-
-def _read_yaml(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RecipeError(f"recipe file {path} does not exist") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise RecipeError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe must be a YAML mapping (name:, seed:, sources: ...)")
-    return data
-
-
-def _read_with_extends(path: Path, chain: list[Path]) -> tuple[dict, list[Path]]:
-    if path in chain:
-        raise RecipeError(f"{path}: extends: forms a cycle ({' -> '.join(map(str, [*chain, path]))})")
-    data = _read_yaml(path)
-    base_name = data.pop("extends", None)
-    if base_name is None:
-        return data, [*chain, path]
-    if not isinstance(base_name, str):
-        raise RecipeError(f"{path}: extends: must be a path to another recipe file")
-    base, files = _read_with_extends((path.parent / base_name).resolve(), [*chain, path])
-    return _deep_merge(base, data), files
-
-
-def _deep_merge(base: dict, override: dict) -> dict:
-    """Mappings merge key by key; anything else (lists included) is replaced by the override."""
-    merged = dict(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _expand(value: Any, loc: tuple, variables: typing.Mapping[str, str], files: list[Path]) -> Any:
-    """Replace `${NAME}` / `${NAME:-default}` in every string (not under `vars:` itself)."""
-    if isinstance(value, dict):
-        return {
-            k: (v if loc == () and k == "vars" else _expand(v, (*loc, k), variables, files)) for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_expand(v, (*loc, i), variables, files) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def substitute(match: re.Match) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in variables:
-            return variables[name]
-        if default is not None:
-            return default
-        raise RecipeError(
-            f"{defining_file(loc, files)}: {loc_text(loc)}: variable ${{{name}}} is not set; "
-            f"export {name}=... or set it under vars: in the recipe"
-        )
-
-    return _VAR_RE.sub(substitute, value)
+    """Read, merge (`extends:`), expand and validate a recipe (`dataengine.recipe_loader`). Raises RecipeError
+    naming file and key path."""
+    raw = load_yaml_recipe(path, env=env, keep_vars=True)
+    _resolve_paths(raw.data, raw.path.parent)
+    return LoadedRecipe(recipe=validate(Recipe, raw), path=raw.path, files=raw.files)
 
 
 def _resolve_paths(data: dict, base_dir: Path) -> None:
@@ -297,75 +225,6 @@ def _resolve_paths(data: dict, base_dir: Path) -> None:
                 fix(entry.get("from"), PATH_KEYS)
                 fix(entry, ("coco_image_ids", "image_sha1s"))
     fix(data.get("export"), ("templates",))
-
-
-def loc_text(loc: tuple) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text or "(top level)"
-
-
-def defining_file(loc: tuple, files: list[Path]) -> Path:
-    """The file of an extends chain that sets the key at `loc` (the child when it sets it, else a base)."""
-    if len(files) == 1:
-        return files[0]
-    for file in files:
-        node: Any = _read_yaml(file)
-        node.pop("extends", None)
-        found = True
-        for part in loc:
-            in_dict = isinstance(node, dict) and part in node
-            in_list = isinstance(node, list) and isinstance(part, int) and part < len(node)
-            if in_dict or in_list:
-                node = node[part]
-            else:
-                found = False
-                break
-        if found:
-            return file
-    return files[0]
-
-
-def _format_errors(exc: ValidationError, files: list[Path]) -> str:
-    lines = []
-    for error in exc.errors():
-        loc = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith(("function-", "list["))))
-        file = defining_file(loc, files)
-        if error["type"] == "extra_forbidden":
-            valid = _valid_keys(loc[:-1])
-            msg = f"unknown key {loc[-1]!r}; valid keys here: {valid}"
-        else:
-            msg = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "missing":
-                msg = "required key is missing"
-        lines.append(f"{file}: {loc_text(loc)}: {msg}")
-    return "invalid recipe:\n  " + "\n  ".join(lines)
-
-
-def _valid_keys(loc: tuple) -> list[str]:
-    """Keys the model at `loc` accepts (aliases where a field has one)."""
-    model: Any = Recipe
-    for part in loc:
-        if isinstance(part, int):
-            continue
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        if field is None:
-            return []
-        model = _model_in(field.annotation)
-        if model is None:
-            return []
-    return [f.alias or n for n, f in model.model_fields.items()]
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
 
 
 __all__ = [

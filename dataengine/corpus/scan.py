@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from dataengine.corpus.quotas import item_priorities
 from dataengine.images import IMAGE_EXTS, sha1_hex
 from dataengine.records.grounding import BoxItem, GroundingRecord, PointItem, TraceItem, item_pairs
+from dataengine.runtime.atomic import atomic_output, atomic_write_text
 from dataengine.runtime.jobs import Task
 from dataengine.shards.reader import split_member_name
 from dataengine.shards.tarscan import UnsupportedTar, iter_members, padded_size
@@ -240,14 +241,11 @@ def scan_shard(task: Task, out_dir: Path) -> dict:
                 )
             )
     part = out_dir / f"{task.task_id}.parquet"
-    tmp = part.with_name(part.name + ".tmp")
-    pl.DataFrame(rows, schema=SCAN_SCHEMA, orient="row").write_parquet(tmp, statistics=True)
-    tmp.replace(part)
+    with atomic_output(part) as tmp:
+        pl.DataFrame(rows, schema=SCAN_SCHEMA, orient="row").write_parquet(tmp, statistics=True)
     if quarantine:
-        qpath = out_dir / f"{task.task_id}.quarantine.jsonl"
-        qtmp = qpath.with_name(qpath.name + ".tmp")
-        qtmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine), encoding="utf-8")
-        qtmp.replace(qpath)
+        lines = "".join(json.dumps(q, sort_keys=True) + "\n" for q in quarantine)
+        atomic_write_text(out_dir / f"{task.task_id}.quarantine.jsonl", lines)
     return {
         "samples": samples,
         "items": len(rows),

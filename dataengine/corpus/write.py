@@ -26,6 +26,7 @@ from dataengine.corpus.plan import read_bucket
 from dataengine.corpus.resize import resize_sample
 from dataengine.images import EXT_TO_FORMAT, FORMAT_TO_EXT, IMAGE_EXTS, sha1_hex
 from dataengine.records.grounding import GroundingRecord, item_pairs
+from dataengine.runtime.atomic import atomic_output, atomic_write_text
 from dataengine.runtime.jobs import STATE_DIR, JobState, Task
 from dataengine.shards.grounding import MANIFEST_SCHEMA
 from dataengine.shards.reader import split_member_name
@@ -143,15 +144,12 @@ def write_bucket(task: Task, out_dir: Path) -> dict:
 
 def _write_parts(parts: Path, task_id: str, bucket: _Bucket) -> None:
     part = parts / f"{task_id}.parquet"
-    tmp = part.with_name(part.name + ".tmp")
     frame = pl.DataFrame(bucket.manifest, schema=CORPUS_MANIFEST_SCHEMA, orient="row")
-    frame.write_parquet(tmp, statistics=False)
-    tmp.replace(part)
+    with atomic_output(part) as tmp:
+        frame.write_parquet(tmp, statistics=False)
     if bucket.quarantine:
-        qpath = parts / f"{task_id}.quarantine.jsonl"
-        qtmp = qpath.with_name(qpath.name + ".tmp")
-        qtmp.write_text("".join(json.dumps(q, sort_keys=True) + "\n" for q in bucket.quarantine), encoding="utf-8")
-        qtmp.replace(qpath)
+        lines = "".join(json.dumps(q, sort_keys=True) + "\n" for q in bucket.quarantine)
+        atomic_write_text(parts / f"{task_id}.quarantine.jsonl", lines)
 
 
 def _write_sample(writer, split, bucket, record: dict, json_bytes: bytes, image_bytes, provenance) -> None:

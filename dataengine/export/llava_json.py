@@ -31,7 +31,7 @@ from dataengine.errors import InputError
 from dataengine.formats import AnswerStyle, get_style, load_templates, render_record_item
 from dataengine.images import EXT_TO_FORMAT, IMAGE_EXTS, probe_image, sha1_hex
 from dataengine.records.grounding import GroundingRecord, VqaItem
-from dataengine.runtime.jobs import atomic_write_text
+from dataengine.runtime.atomic import atomic_output, atomic_write_bytes, atomic_write_text
 from dataengine.shards.reader import iter_shard_set, list_shards
 
 log = logging.getLogger(__name__)
@@ -157,9 +157,7 @@ class _Exporter:
         self.report.images += 1
         path = self.out_dir / rel
         if not (path.exists() and sha1_hex(path.read_bytes()) == sha1):  # content-addressed: reuse a good copy
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            atomic_write_bytes(path, data, fsync=False)  # checked by content on reuse
         return rel
 
     def item_row(self, record: GroundingRecord, index: int, item, image_rel: str | None, where: str) -> dict | None:
@@ -218,13 +216,11 @@ def export_llava_json(
 
     exporter = _Exporter(out_dir, answer_style, seed, template_table, hint)
     exporter.report.shards = len(shards)
-    tmp = annotations.with_name(annotations.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="\n") as fh:
+    with atomic_output(annotations) as tmp, open(tmp, "w", encoding="utf-8", newline="\n") as fh:
         for sample in iter_shard_set(shards_path):
             for row in exporter.rows(sample):
                 fh.write(json.dumps(row, ensure_ascii=False) + "\n")
                 exporter.report.conversations += 1
-    tmp.replace(annotations)
 
     report = exporter.report
     info = {

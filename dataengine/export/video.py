@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.errors import InputError, require
+from dataengine.runtime.atomic import commit, temporary_path
 
 CODECS = {"h264": "libx264", "av1": "libsvtav1"}
 CANONICAL_NAMES = {"h264": "h264", "av1": "av1"}  # what a reader reports as `codec.canonical_name`
@@ -65,7 +66,7 @@ class VideoWriter:
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(self.path.name + ".tmp")
+        self._tmp = temporary_path(self.path)
         self.frames = 0
         self.width, self.height = width, height
         self._container = av.open(str(self._tmp), "w", format="mp4", options={"fflags": "+bitexact"})
@@ -93,7 +94,7 @@ class VideoWriter:
         for packet in self._stream.encode():
             self._container.mux(packet)
         self._container.close()
-        self._tmp.replace(self.path)
+        commit(self._tmp, self.path, fsync=False)
         return self.path
 
     def abort(self) -> None:

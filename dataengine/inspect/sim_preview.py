@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.errors import InputError
+from dataengine.runtime.atomic import atomic_output
 from dataengine.sim.episode_reader import EpisodeData, load_episode
 
 PICK_RGB = (40, 220, 60)
@@ -126,8 +127,7 @@ def _write_gif(out: Path, frames: list[np.ndarray], fps: float) -> None:
     from PIL import Image
 
     images = [Image.fromarray(f).quantize(colors=128, method=Image.Quantize.FASTOCTREE, dither=0) for f in frames]
-    tmp = out.with_name(out.name + ".tmp")
-    images[0].save(
-        tmp, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0
-    )
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        images[0].save(
+            tmp, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)), loop=0
+        )

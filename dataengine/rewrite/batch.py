@@ -14,13 +14,13 @@ import io
 import json
 import logging
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from dataengine.errors import DataEngineError, JobStateError
 from dataengine.rewrite.llm import ChatResult, ChatRunner, result_from_completion, usage_dict
+from dataengine.runtime.atomic import atomic_write_text
 from dataengine.runtime.logs import redact
 
 log = logging.getLogger(__name__)
@@ -79,12 +79,8 @@ class BatchState:
             self.chunks = data.get("chunks", {})
 
     def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         payload = json.dumps({"version": STATE_VERSION, "chunks": self.chunks}, indent=2, sort_keys=True)
-        fd, tmp = tempfile.mkstemp(prefix=".batch-state-", dir=self.path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(payload)
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, payload)
 
 
 class BatchRunner:

@@ -26,6 +26,7 @@ from typing import Any
 
 from dataengine.errors import InputError, JobStateError
 from dataengine.rewrite.base import Rewriter, Rewrites, SceneFacts, tally_provenance
+from dataengine.runtime.atomic import atomic_write_text
 from dataengine.shards import ShardWriter, index_path, iter_samples, list_shards
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def _rewrite(src: Path, out: Path, rewriter: Rewriter, on_shard: Callable[[Path]
     stats = getattr(rewriter, "stats", None)
     if isinstance(stats, Counter) and "counts" not in report["rewriter"]:
         report["rewriter"]["counts"] = dict(sorted(stats.items()))
-    _atomic_write(out / REPORT_FILE, json.dumps(report, indent=1, sort_keys=True) + "\n")
+    atomic_write_text(out / REPORT_FILE, json.dumps(report, indent=1, sort_keys=True) + "\n")
     return report
 
 
@@ -204,10 +205,4 @@ def _note_rewriter_in_stats(path: Path, name: str, provenance: dict) -> None:
         stats = json.loads(path.read_text(encoding="utf-8"))
         stats["rewriter"] = name
         stats.update(provenance)
-        _atomic_write(path, json.dumps(stats, indent=1, sort_keys=True))
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    from dataengine.runtime.jobs import atomic_write_text
-
-    atomic_write_text(path, text)
+        atomic_write_text(path, json.dumps(stats, indent=1, sort_keys=True))

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from dataengine.errors import DataEngineError, JobLockedError, JobStateError
+from dataengine.runtime.atomic import atomic_write_text
 from dataengine.runtime.completion import COMPLETE_FILE, JOB_FILE, STATE_DIR
 from dataengine.runtime.progress import job_progress
 
@@ -234,17 +235,6 @@ class JobState:
                         os.unlink(entry.path)
                         removed += 1
         return removed
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def _run_task(fn: TaskFn, task: Task, out_dir: str) -> dict:

@@ -11,6 +11,7 @@ import polars as pl
 from dataengine.errors import RecordError
 from dataengine.images import EXT_TO_FORMAT, FORMAT_TO_EXT, IMAGE_EXTS
 from dataengine.records.grounding import GroundingRecord, item_pairs, item_targets
+from dataengine.runtime.atomic import atomic_output
 from dataengine.shards.reader import Sample, iter_shard_set
 from dataengine.shards.writer import ShardInfo, ShardWriter
 
@@ -82,23 +83,19 @@ def manifest_frame(rows: list[dict]) -> pl.DataFrame:
 
 def write_manifest(rows: list[dict], path: str | Path) -> Path:
     """Write manifest rows to parquet (temporary name, then rename)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    manifest_frame(rows).write_parquet(tmp, statistics=False)
-    tmp.replace(path)
-    return path
+    with atomic_output(path) as tmp:
+        manifest_frame(rows).write_parquet(tmp, statistics=False)
+    return Path(path)
 
 
 def merge_manifests(parts: list[Path], path: str | Path) -> Path:
     """Concatenate manifest parts in the given order into one parquet, streaming."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    if parts:
-        pl.scan_parquet([str(p) for p in parts]).sink_parquet(tmp, statistics=False, maintain_order=True)
-    else:
-        manifest_frame([]).write_parquet(tmp, statistics=False)
-    tmp.replace(path)
-    return path
+    with atomic_output(path) as tmp:
+        if parts:
+            pl.scan_parquet([str(p) for p in parts]).sink_parquet(tmp, statistics=False, maintain_order=True)
+        else:
+            manifest_frame([]).write_parquet(tmp, statistics=False)
+    return Path(path)
 
 
 class GroundingShardWriter:

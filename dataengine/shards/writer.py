@@ -1,8 +1,9 @@
 """Deterministic WebDataset shard writing.
 
 Guarantees: dot-free keys, members of a sample adjacent and sorted by extension, fixed mtime/owner/mode,
-rollover by sample count and bytes, each shard written under a temporary name and renamed when complete, and a
-sidecar index (`<shard>.idx.json`: key, byte offset and byte length of every sample) next to each tar.
+rollover by sample count and bytes, each shard streamed under a temporary name (`runtime.atomic`) and renamed when
+complete (not fsynced: readers check a tar's end-of-archive marker), and a sidecar index (`<shard>.idx.json`: key,
+byte offset and byte length of every sample) next to each tar.
 
 The tars are the bytes webdataset's `TarWriter` writes with a direct-mode `tarfile` (tested), written directly: one
 template header per member, the data and its padding into a 1 MB buffer. `tarfile.addfile` spent ~40 µs per
@@ -12,7 +13,6 @@ member building `TarInfo` headers and copying through `BytesIO`, half of a corpu
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dataengine.errors import ShardError
+from dataengine.runtime.atomic import atomic_write_text, commit, temporary_path
 from dataengine.shards.tarscan import BLOCK, HeaderMaker, end_of_archive, padded_size
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$")
 EXT_RE = re.compile(r"^[a-z0-9][a-z0-9_]*(\.[a-z0-9_]+)*$")  # no leading "_": webdataset reads those as metadata
 FIXED_MTIME = 0  # an int: a float mtime makes tarfile add a PAX header to every member
 INDEX_SUFFIX = ".idx.json"
-TMP_SUFFIX = ".tmp"
 IO_BUFFER = 1 << 20
 MEMBER_MODE = 0o444
 
@@ -181,7 +181,7 @@ class ShardWriter:
     def _open_next(self) -> _OpenShard:
         name = shard_name(self.prefix, self._next_number)
         self._next_number += 1
-        tmp_path = self.out_dir / (name + TMP_SUFFIX)
+        tmp_path = temporary_path(self.out_dir / name)
         stream = open(tmp_path, "wb", buffering=IO_BUFFER)  # noqa: SIM115 - closed in _finish_current / abort
         self._current = _OpenShard(name=name, tmp_path=tmp_path, tar=_TarStream(stream, self._headers))
         return self._current
@@ -194,10 +194,8 @@ class ShardWriter:
         if self.write_index:
             idx = {"shard": shard.name, "samples": shard.samples, "index": shard.index}
             idx_final = index_path(final_path)
-            idx_tmp = idx_final.with_name(idx_final.name + TMP_SUFFIX)
-            idx_tmp.write_text(json.dumps(idx, separators=(",", ":")) + "\n", encoding="utf-8")
-            os.replace(idx_tmp, idx_final)
-        os.replace(shard.tmp_path, final_path)
+            atomic_write_text(idx_final, json.dumps(idx, separators=(",", ":")) + "\n")
+        commit(shard.tmp_path, final_path, fsync=False)  # the index says the tar is whole; see the docstring
         self.finished.append(ShardInfo(shard.name, shard.samples, final_path.stat().st_size))
 
 

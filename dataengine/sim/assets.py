@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dataengine.errors import RecipeError
+from dataengine.recipe_loader import read_yaml_mapping
 from dataengine.sim.layout import Interior, MeshSpec, Part, Pose, Rgba, SceneObject
 from dataengine.sim.meshes import mesh_bounds
 
@@ -86,7 +86,7 @@ def _load_catalog(paths: tuple[str, ...]) -> Catalog:
     for path in paths:
         if not Path(path).is_file():
             raise RecipeError(f"asset catalog {path} does not exist")
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        data = read_yaml_mapping(path, "asset catalog")
         for section in ("objects", "containers"):
             for entry in data.get(section, []) or []:
                 try:

@@ -28,8 +28,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict
 
 from dataengine.errors import RecipeError
+from dataengine.recipe_loader import load_yaml_recipe, read_yaml_mapping, validate
 from dataengine.sim.assets import DEFAULT_CATALOG, SIM_SCENES_DIR, Catalog, load_catalog
-from dataengine.sim.spec import SimRecipe, load_recipe
+from dataengine.sim.recipe import SimRecipe, load_recipe
 
 REPO_DIR = SIM_SCENES_DIR.parent
 BENCH_DIR = REPO_DIR / "recipes" / "sim" / "bench"
@@ -64,7 +65,8 @@ def load_bench(path: str | Path = BENCH_DIR / "bench.yaml") -> tuple[Bench, Path
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"benchmark index {path} does not exist")
-    return Bench.model_validate(yaml.safe_load(path.read_text(encoding="utf-8"))), path.parent
+    raw = load_yaml_recipe(path, what="benchmark index")
+    return validate(Bench, raw), path.parent
 
 
 def track_recipe(bench_dir: Path, track: Track, **overrides) -> SimRecipe:
@@ -85,7 +87,7 @@ def training_recipes(directory: Path = TRAINING_DIR) -> list[Path]:
 
 def write_catalogs(source: Path = DEFAULT_CATALOG, out_dir: Path = BENCH_DIR / "catalogs") -> list[Path]:
     """Write the track catalogs (`CATALOG_VIEWS`) from the main catalog: entries copied, `split` relabelled."""
-    data = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    data = read_yaml_mapping(source, "asset catalog")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for name, (seen_obj, unseen_obj, seen_cont, unseen_cont) in CATALOG_VIEWS.items():

@@ -24,8 +24,8 @@ from dataengine.geometry import (
 )
 from dataengine.sim.backends.base import GRIPPER_MAX_OPENING_M, SimBackend
 from dataengine.sim.layout import Layout, SceneObject
+from dataengine.sim.recipe import EXPERT_PHASES, ExpertSpec
 from dataengine.sim.sampler import AttemptFailed
-from dataengine.sim.spec import EXPERT_PHASES, ExpertSpec
 
 PHASES = EXPERT_PHASES
 MAX_JOINT_JUMP_RAD = 0.6  # per control step; larger jumps mean IK switched branches

@@ -16,10 +16,11 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from dataengine.runtime.jobs import Task, atomic_write_text, job_lock, mark_complete, run_tasks
+from dataengine.runtime.atomic import atomic_output, atomic_write_text
+from dataengine.runtime.jobs import Task, job_lock, mark_complete, run_tasks
 from dataengine.runtime.progress import RunningTotals
 from dataengine.sim.backends.placement import backend_remote_options, check_backend_available
-from dataengine.sim.spec import SimRecipe
+from dataengine.sim.recipe import SimRecipe
 
 log = logging.getLogger(__name__)
 
@@ -255,9 +256,8 @@ def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewrit
     rows = [row for r in results for row in r["episodes"]]
     # rows from completion markers come back with sorted keys: fix the column order and types explicitly
     frame = pl.DataFrame([{k: row[k] for k in MANIFEST_SCHEMA} for row in rows], schema=MANIFEST_SCHEMA)
-    tmp = out_dir / (MANIFEST_NAME + ".tmp")
-    frame.write_parquet(tmp)
-    tmp.replace(out_dir / MANIFEST_NAME)
+    with atomic_output(out_dir / MANIFEST_NAME) as tmp:
+        frame.write_parquet(tmp)
     failures: Counter = Counter()
     for r in results:
         failures.update(r["failures"])

@@ -87,7 +87,7 @@ def build_sim_episodes(out: str | Path, n: int = 3, seed: int = 7, width: int = 
     """Generate `n` validated, rendered pick-and-place episodes (fast preset, demo recipe) into `out`."""
     from dataengine.fixtures.base import FixtureInfo
     from dataengine.sim.generate import generate
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     if n < 1:
         raise InputError(f"sim-frames fixture: n (episodes) must be at least 1, got {n}")

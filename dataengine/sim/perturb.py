@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from dataengine.sim.spec import PerturbSpec
+from dataengine.sim.recipe import PerturbSpec
 
 _EPISODE_STREAM = 2_000_003
 _NOISE_STREAM = 2_000_029

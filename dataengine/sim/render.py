@@ -17,9 +17,9 @@ from PIL import Image
 
 from dataengine.sim.backends.base import SimBackend
 from dataengine.sim.layout import Layout, Light, Look
+from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rig import rig_cameras
 from dataengine.sim.rollout import Trajectory
-from dataengine.sim.spec import SimRecipe
 
 
 @dataclass

@@ -31,7 +31,7 @@ def replay_sample(backend, sample: dict) -> ReplayResult:
     record = EpisodeRecord.from_json_bytes(sample["episode.json"])
     arrays = load_npz(sample["arrays.npz"])
     layout = record.layout
-    from dataengine.sim.spec import RENDER_PRESETS
+    from dataengine.sim.recipe import RENDER_PRESETS
 
     backend.load(layout, control_hz=record.control_hz, quality=RENDER_PRESETS.get(record.render.preset))
     backend.set_state(

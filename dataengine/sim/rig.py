@@ -6,10 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from dataengine.errors import RecipeError
 from dataengine.geometry import look_at_quat_gl
+from dataengine.recipe_loader import read_yaml_mapping
 from dataengine.sim.assets import SIM_SCENES_DIR
 from dataengine.sim.layout import Camera, Light
 
@@ -21,7 +21,7 @@ def load_rig(name_or_path: str) -> dict:
         path = SIM_SCENES_DIR / "cameras" / f"{name_or_path}.yaml"
     if not path.is_file():
         raise RecipeError(f"camera rig {name_or_path!r} not found (looked for {path})")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = read_yaml_mapping(path, "camera rig")
     if not data.get("cameras"):
         raise RecipeError(f"camera rig {path} lists no cameras")
     return data

@@ -20,9 +20,9 @@ from dataengine.records.episode import (
 )
 from dataengine.rewrite.base import Rewrites
 from dataengine.sim.labels import MAX_VISIBLE_OCCLUSION, MIN_VISIBLE_PX
+from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.render import RenderedEpisode
 from dataengine.sim.search import FoundEpisode
-from dataengine.sim.spec import SimRecipe
 
 GRIPPER_CLOSED_BELOW_M = 0.04  # a gripper target below this counts as "close"
 

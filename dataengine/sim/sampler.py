@@ -13,8 +13,8 @@ import numpy as np
 from dataengine.geometry import yaw_to_quat_wxyz
 from dataengine.sim.assets import AssetSpec, Catalog, graspable, make_container, make_object
 from dataengine.sim.layout import Layout, Pose, RobotStart, SceneObject, Table
+from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rig import rig_cameras, rig_lights
-from dataengine.sim.spec import SimRecipe
 
 SPAWN_LIFT_M = 0.001  # objects start 1 mm above the table so nothing starts in penetration
 

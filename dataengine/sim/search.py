@@ -17,9 +17,9 @@ from dataengine.sim.backends.base import SimBackend
 from dataengine.sim.expert import Plan, plan_pick_place
 from dataengine.sim.layout import Layout
 from dataengine.sim.perturb import episode_is_perturbed, joint_noise
+from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rollout import Trajectory, execute
 from dataengine.sim.sampler import AttemptFailed, sample_layout
-from dataengine.sim.spec import SimRecipe
 
 
 @dataclass

@@ -221,7 +221,8 @@ def to_grounding(
 ) -> dict:
     """Convert every episode shard under `episodes_dir` into grounding/v1 shards (one task per episode shard),
     `manifest.parquet` and `to_grounding_report.json` in `out_dir`. Returns the report."""
-    from dataengine.runtime.jobs import STATE_DIR, Task, atomic_write_text, job_lock, mark_complete, run_tasks
+    from dataengine.runtime.atomic import atomic_write_text
+    from dataengine.runtime.jobs import STATE_DIR, Task, job_lock, mark_complete, run_tasks
     from dataengine.runtime.progress import RunningTotals
     from dataengine.shards import MANIFEST_NAME, merge_manifests
     from dataengine.sim.episode_reader import episode_shards

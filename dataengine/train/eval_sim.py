@@ -77,9 +77,9 @@ def evaluate_in_sim(
     from dataengine.sim.assets import load_catalog
     from dataengine.sim.backends import get_backend
     from dataengine.sim.language import base_instruction, relation_for
+    from dataengine.sim.recipe import load_recipe
     from dataengine.sim.render import draw_look
     from dataengine.sim.search import EpisodeNotFound, find_episode, look_seed
-    from dataengine.sim.spec import load_recipe
 
     sim = load_recipe(sim_recipe_path, split=split)
     sim = sim.model_copy(update={"seed": sim.seed + seed_offset, "perturb": None})

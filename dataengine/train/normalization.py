@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.records.episode import EpisodeRecord
+from dataengine.runtime.atomic import atomic_write_text
 from dataengine.train.actions import (
     MAX_CHUNK,
     TOOL_TARGET_KEY,
@@ -192,10 +192,7 @@ def load_or_compute_stats(entries: list[ShardEntry], shard_dir: Path, fallback_d
     for folder in (shard_dir, fallback_dir):
         path = folder / STATS_NAME
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            atomic_write_text(path, text)
             log.info("normalization statistics of %d episodes written to %s", stats["episodes"], path)
             return stats, path
         except OSError:
@@ -221,10 +218,7 @@ def stats_of_first_episodes(entries: list[ShardEntry], count: int, run_dir: Path
     stats = compute_stats(entries, keep=lambda name, j: (name, j) in chosen)
     stats["max_episodes"] = count
     path = run_dir / STATS_NAME
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(stats, indent=1, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    atomic_write_text(path, json.dumps(stats, indent=1, sort_keys=True))
     return stats, path
 
 

@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dataengine.errors import InputError, RecipeError
-
-_VAR_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+from dataengine.errors import InputError
+from dataengine.recipe_loader import apply_overrides, load_yaml_recipe, validate
 
 
 class _Strict(BaseModel):
@@ -216,51 +213,16 @@ class TrainRecipe(_Strict):
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
 
-def _expand_env(value: Any, where: str, path: Path) -> Any:
-    """`${NAME}` / `${NAME:-default}` in strings -> the environment variable (an unset one without default fails)."""
-    if isinstance(value, dict):
-        return {k: _expand_env(v, f"{where}.{k}" if where else str(k), path) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expand_env(v, f"{where}[{i}]", path) for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def substitute(match: re.Match) -> str:
-        name, default = match.group(1), match.group(2)
-        if name in os.environ:
-            return os.environ[name]
-        if default is not None:
-            return default
-        raise RecipeError(f"{path}: {where} uses ${{{name}}}, which is not set in the environment")
-
-    return _VAR_RE.sub(substitute, value)
-
-
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainRecipe:
-    """Read and validate a training recipe (`${VAR}` expands from the environment); errors name the file and the
-    offending key."""
+    """Read and validate a training recipe with the shared loader (`dataengine.recipe_loader`: `extends:`,
+    `${VAR}`, dotted `overrides` such as `{"stage1.steps": 5}`); errors name the file and the offending key."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise InputError(f"cannot read training recipe {path}: {exc}") from exc
-    except yaml.YAMLError as exc:
-        raise RecipeError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a training recipe is a mapping of keys")
-    data = _expand_env(data, "", path)
-    data.setdefault("recipe_dir", str(path.resolve().parent))
-    for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    try:
-        return TrainRecipe.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise RecipeError(f"{path}: {problems}") from exc
+    if not path.is_file():
+        raise InputError(f"cannot read training recipe {path}: no such file")
+    raw = load_yaml_recipe(path, what="training recipe")
+    raw.data.setdefault("recipe_dir", str(raw.path.parent))
+    apply_overrides(raw.data, overrides or {})
+    return validate(TrainRecipe, raw)
 
 
 def resolve_data_path(recipe: TrainRecipe, value: str | None, data_root: str | Path | None) -> Path | None:

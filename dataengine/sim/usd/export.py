@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Literal
 
 from dataengine.errors import InputError
+from dataengine.runtime.atomic import atomic_write_bytes
 from dataengine.sim.layout import Layout
-from dataengine.sim.spec import SimRecipe
+from dataengine.sim.recipe import SimRecipe
 
 INDEX_NAME = "stages.json"
 
@@ -49,11 +50,9 @@ def stage_text(stage) -> str:
 
 
 def write_text_atomic(path: Path, text: str) -> str:
-    """Write via a temporary file and rename; returns the SHA-1 of the bytes."""
+    """Write atomically (`runtime.atomic`); returns the SHA-1 of the bytes."""
     data = text.encode("utf-8")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    atomic_write_bytes(path, data)
     return hashlib.sha1(data).hexdigest()
 
 

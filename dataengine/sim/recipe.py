@@ -1,0 +1,192 @@
+"""Typed simulation recipes: a task template (`sim_scenes/tasks/*.yaml`) plus generation settings.
+
+A recipe (`recipes/sim/*.yaml`) names a task template and a camera rig, may override any template field under
+`task:`, and sets the episode count, seed, asset split, render preset, cameras and resolution. Everything is
+validated before any work starts, and the resolved recipe is saved next to the output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from dataengine.errors import RecipeError
+from dataengine.recipe_loader import apply_overrides, deep_merge, load_yaml_recipe, read_yaml_mapping, validate
+from dataengine.sim.assets import SIM_SCENES_DIR
+from dataengine.sim.layout import RenderQuality, Rgba
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TableSpec(_Strict):
+    top_z_m: float = 0.0
+    center_xy_m: tuple[float, float] = (0.4, 0.0)
+    half_size_m: tuple[float, float] = (0.55, 0.65)
+
+
+class LayoutSpec(_Strict):
+    object_region_x_m: tuple[float, float]
+    object_region_y_m: tuple[float, float]
+    container_region_x_m: tuple[float, float]
+    container_region_y_m: tuple[float, float]
+    distractors: tuple[int, int] = (1, 3)
+    min_separation_m: float = Field(default=0.03, ge=0)
+    yaw_range_rad: tuple[float, float] = (-3.1416, 3.1416)
+    max_layout_tries: int = Field(default=200, ge=1)
+
+
+class RobotSpec(_Strict):
+    home_arm_qpos_rad: tuple[float, float, float, float, float, float, float]
+    base_jitter_m: float = Field(default=0.0, ge=0, le=0.1)
+    start_joint_jitter_rad: float = Field(default=0.0, ge=0, le=0.3)
+
+
+class RandomizationSpec(_Strict):
+    table_rgbas: list[Rgba] = Field(min_length=1)
+    table_textures: list[Literal["none", "checker", "grain", "noise"]] = Field(min_length=1)
+    floor_rgbas: list[Rgba] = Field(min_length=1)
+    object_palette: dict[str, Rgba] = Field(default_factory=dict, description="colour name -> RGBA for repaints")
+    object_recolor_prob: float = Field(default=0.0, ge=0, le=1, description="chance a `recolor` asset is repainted")
+    light_diffuse: tuple[float, float] = (0.45, 0.85)
+    light_pos_jitter_m: float = 0.3
+    camera_pos_jitter_m: float = 0.02
+    camera_lookat_jitter_m: float = 0.02
+
+
+EXPERT_PHASES = ("approach", "descend", "close", "lift", "transport", "lower", "open", "retreat", "settle")
+
+
+class ExpertSpec(_Strict):
+    pregrasp_height_m: float = 0.10
+    lift_height_m: float = 0.16
+    place_clearance_m: float = 0.025
+    max_speed_m_s: float = Field(default=0.3, gt=0)
+    slow_speed_m_s: float = Field(default=0.15, gt=0)
+    max_rot_speed_rad_s: float = Field(default=1.5, gt=0)
+    gripper_close_steps: int = Field(default=6, ge=1)
+    gripper_open_steps: int = Field(default=4, ge=1)
+    settle_steps: int = Field(default=4, ge=0)
+
+
+class PerturbSpec(_Strict):
+    """Recovery demonstrations (DART style): in a share of the episodes, temporally correlated noise is added to
+    the joint targets the robot executes during the named expert phases, while the recorded actions stay the
+    expert's targets. The label of every perturbed state (target - measured joints) then points back to the expert's
+    path: the demonstrations show how to recover, not only the nominal motion."""
+
+    episode_fraction: float = Field(default=0.5, ge=0, le=1, description="share of the episodes that are perturbed")
+    joint_noise_rad: float = Field(default=0.03, gt=0, le=0.3, description="stationary std of the noise per joint")
+    correlation_steps: float = Field(
+        default=4.0, ge=1, description="time constant of the Ornstein-Uhlenbeck noise, in control steps"
+    )
+    phases: list[str] = Field(
+        default_factory=lambda: ["approach", "descend", "lift", "transport", "lower"],
+        min_length=1,
+        description="expert phases whose steps are perturbed",
+    )
+
+    @model_validator(mode="after")
+    def _known_phases(self) -> PerturbSpec:
+        unknown = [p for p in self.phases if p not in EXPERT_PHASES]
+        if unknown:
+            raise ValueError(f"perturb.phases {unknown} are not expert phases; they are {list(EXPERT_PHASES)}")
+        return self
+
+
+class TaskSpec(_Strict):
+    name: str
+    relation_by_container: dict[str, Literal["in", "on"]] = Field(default_factory=dict)
+    table: TableSpec = TableSpec()
+    layout: LayoutSpec
+    robot: RobotSpec
+    randomization: RandomizationSpec
+    expert: ExpertSpec = ExpertSpec()
+
+
+RENDER_PRESETS: dict[str, RenderQuality] = {
+    "fast": RenderQuality(name="fast", shadows=False, msaa_samples=0, reflections=False, robot_visual_fraction=0.1),
+    "standard": RenderQuality(
+        name="standard", shadows=True, shadow_size=1024, msaa_samples=0, reflections=False, robot_visual_fraction=0.25
+    ),
+    "high": RenderQuality(name="high", shadows=True, shadow_size=2048, msaa_samples=4, reflections=True),
+}
+
+
+class RenderSpec(_Strict):
+    preset: Literal["fast", "standard", "high"] = "fast"
+    cameras: list[str] = Field(default_factory=lambda: ["front", "wrist"], min_length=1)
+    width: int = Field(default=224, ge=16, le=2048)
+    height: int = Field(default=224, ge=16, le=2048)
+    depth: bool = False
+    segmentation: bool = False
+    jpeg_quality: int = Field(default=90, ge=50, le=100)
+    min_mean_intensity: float = Field(default=60.0, ge=0, le=255, description="re-draw looks darker than this")
+    max_redraws: int = Field(default=5, ge=0)
+
+    @property
+    def quality(self) -> RenderQuality:
+        return RENDER_PRESETS[self.preset]
+
+
+class SimRecipe(_Strict):
+    name: str
+    task: TaskSpec
+    camera_rig: str = "default"
+    catalogs: list[str] = Field(default_factory=list, description="extra catalog YAML files (paths)")
+    split: Literal["seen", "unseen", "all"] = "seen"
+    seed: int = 0
+    episodes: int = Field(default=10, ge=1)
+    episodes_per_shard: int = Field(default=16, ge=1)
+    control_hz: float = Field(default=10.0, gt=0, le=100)
+    max_attempts_per_episode: int = Field(default=30, ge=1)
+    trace_horizon: int = Field(default=11, ge=2)
+    backend: Literal["mujoco", "isaac"] = "mujoco"
+    rewriter: str = "offline"
+    render: RenderSpec = RenderSpec()
+    perturb: PerturbSpec | None = Field(default=None, description="recovery demonstrations (off when absent)")
+
+    @model_validator(mode="after")
+    def _cameras_known(self) -> SimRecipe:
+        from dataengine.sim.rig import load_rig
+
+        names = [c["name"] for c in load_rig(self.camera_rig)["cameras"]]
+        unknown = [c for c in self.render.cameras if c not in names]
+        if unknown:
+            raise ValueError(f"cameras {unknown} are not in rig {self.camera_rig!r}; it has {names}")
+        return self
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the output (not the episode count: it only extends the work list)."""
+        # `perturb` only counts when set, so recipes without it keep the fingerprints they always had
+        data = self.model_dump(mode="json", exclude={"episodes"} | ({"perturb"} if self.perturb is None else set()))
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _task_template(name_or_path: str, recipe_dir: Path) -> dict:
+    candidates = [Path(name_or_path), recipe_dir / name_or_path, SIM_SCENES_DIR / "tasks" / f"{name_or_path}.yaml"]
+    for path in candidates:
+        if path.is_file():
+            return read_yaml_mapping(path, "task template")
+    raise RecipeError(f"task template {name_or_path!r} not found (looked in {[str(c) for c in candidates]})")
+
+
+def load_recipe(path: str | Path, **overrides) -> SimRecipe:
+    """Read and validate a simulation recipe with the shared loader (`dataengine.recipe_loader`: `extends:`,
+    `${VAR}`); the task template it names is the base of its `task:` section; `overrides` replace top-level keys
+    (e.g. episodes=4; None values are ignored)."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe {path} does not exist")
+    raw = load_yaml_recipe(path, what="simulation recipe")
+    data = raw.data
+    template_name = data.pop("task_template", "pick_place")
+    data["task"] = deep_merge(_task_template(template_name, raw.path.parent), data.pop("task", {}) or {})
+    data["catalogs"] = [str((raw.path.parent / c).resolve()) for c in data.get("catalogs", [])]
+    apply_overrides(data, {k: v for k, v in overrides.items() if v is not None})
+    return validate(SimRecipe, raw)
