@@ -39,7 +39,7 @@ import psutil
 
 from dataengine.runtime.jobs import STATE_DIR, JobState, Task, run_tasks
 from dataengine.sim.generate import _write_outputs, chunk_tasks, progress_describer
-from dataengine.sim.spec import load_recipe
+from dataengine.sim.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPE = REPO / "recipes/sim/pick_place.yaml"

@@ -37,7 +37,7 @@ def main() -> int:
 
     from dataengine.export.lerobot import export_lerobot
     from dataengine.inspect.sim_preview import preview_episode
-    from dataengine.sim.episode_reader import iter_episodes
+    from dataengine.shards.episode import iter_episodes
     from dataengine.sim.to_grounding import to_grounding
 
     work = Path(tempfile.mkdtemp(prefix="bench_simout_"))

@@ -97,7 +97,7 @@ def _build_corpus(recipes: Path, out: Path, workers: int | None) -> dict:
 
 def _probe(episodes_dir: Path, out: Path, episodes: int) -> dict:
     """The state policy on every demo episode, evaluated closed loop on the same layouts (a rerun reads the report)."""
-    from dataengine.runtime.jobs import atomic_write_text
+    from dataengine.runtime.atomic import atomic_write_text
     from dataengine.train.probe import probe
 
     report_path = out / PROBE_REPORT

@@ -14,7 +14,7 @@ from dataengine.errors import RecipeError
 from dataengine.runtime.capacity import RAY_START_S, Cluster
 from dataengine.sim.calibrate import SimCalibration, calibrate, cost_fingerprint
 from dataengine.sim.cluster_plan import check_calibration, plan_generate
-from dataengine.sim.spec import load_recipe
+from dataengine.sim.recipe import load_recipe
 from tests.fixtures.corpus_sources import build_corpus_sources, write_recipe
 
 pytest.importorskip("mujoco")

@@ -9,9 +9,9 @@ pytest.importorskip("mujoco")
 pytest.importorskip("mink")
 
 from dataengine.geometry import pose_to_matrix, project_points_cv, top_down_quat_wxyz
+from dataengine.records.layout import Layout, Pose
 from dataengine.sim.assets import graspable, load_catalog, make_object
 from dataengine.sim.backends import SimBackend, get_backend
-from dataengine.sim.layout import Layout, Pose
 from dataengine.sim.recipe import load_recipe
 from dataengine.sim.sampler import AttemptFailed, sample_layout
 

@@ -17,8 +17,9 @@ import yaml
 pytest.importorskip("mujoco")
 pytest.importorskip("mink")
 
-from dataengine.records.episode import MEMBERS, EpisodeRecord, load_npz, unpack_jpeg
+from dataengine.records.episode import EpisodeRecord
 from dataengine.shards import iter_samples, list_shards
+from dataengine.shards.episode import MEMBERS, load_npz, unpack_jpeg
 from dataengine.sim.generate import MANIFEST_NAME, generate
 from dataengine.sim.recipe import load_recipe
 from dataengine.sim.replay import replay

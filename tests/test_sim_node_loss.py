@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray")
 from ray.cluster_utils import Cluster  # noqa: E402
 
 from dataengine.sim.generate import MANIFEST_NAME, STATS_NAME, generate  # noqa: E402
-from dataengine.sim.spec import load_recipe  # noqa: E402
+from dataengine.sim.recipe import load_recipe  # noqa: E402
 
 pytestmark = pytest.mark.ray
 DEMO = Path(__file__).resolve().parents[1] / "recipes/sim/pick_place_demo.yaml"

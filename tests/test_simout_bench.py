@@ -96,7 +96,7 @@ def test_sim_generate_runs_a_track(bench, tmp_path):
     from typer.testing import CliRunner
 
     from dataengine.cli.app import app
-    from dataengine.sim.episode_reader import iter_episodes
+    from dataengine.shards.episode import iter_episodes
 
     out = tmp_path / "track"
     recipe = Path("recipes/sim/bench/unseen_containers_backgrounds.yaml")

@@ -11,7 +11,7 @@ from dataengine.geometry import box_iou, mask_bbox_xyxy, point_inside
 from dataengine.images import sha1_hex
 from dataengine.inspect.validate import validate_path
 from dataengine.shards import iter_grounding
-from dataengine.sim.episode_reader import iter_episodes
+from dataengine.shards.episode import iter_episodes
 from dataengine.sim.to_grounding import REPORT_NAME, frame_steps, to_grounding
 from tests.simout_helpers import EPISODES, REPO, simout_episodes
 

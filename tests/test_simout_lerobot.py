@@ -21,7 +21,7 @@ from dataengine.export.lerobot_columns import FILL, PAUSE_FILTER_COLUMN, action_
 from dataengine.export.lerobot_common import ExportOptions
 from dataengine.export.lerobot_eef import base_pose
 from dataengine.export.video import read_video_rgb
-from dataengine.sim.episode_reader import iter_episodes
+from dataengine.shards.episode import iter_episodes
 from tests.simout_helpers import HEIGHT, REPO, WIDTH, lerobot_doctor, lerobot_python, simout_episodes
 
 CHECK_SCRIPT = REPO / "tests/interop/lerobot_read_check.py"

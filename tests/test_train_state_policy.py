@@ -70,8 +70,9 @@ def test_state_policy_untrained_fails(episodes, tmp_path):
 def test_recorded_and_live_states_agree(episodes):
     """The state of step t built from the shard equals the one built live while the simulator replays the
     episode's actions (as the evaluator reads it: after stepping)."""
-    from dataengine.records.episode import EpisodeRecord, load_npz
+    from dataengine.records.episode import EpisodeRecord
     from dataengine.shards import iter_samples, list_shards
+    from dataengine.shards.episode import load_npz
     from dataengine.sim.backends import get_backend
     from dataengine.sim.backends.base import SimState
     from dataengine.train.observations import STATE_KINDS, LiveState, context_from_record, episode_states

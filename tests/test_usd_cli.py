@@ -15,7 +15,7 @@ from pxr import Usd
 
 from dataengine.cli.app import app
 from dataengine.errors import InputError
-from dataengine.sim.layout import Layout
+from dataengine.records.layout import Layout
 from dataengine.sim.usd.export import INDEX_NAME
 from dataengine.sim.usd.stage import layout_from_stage, object_path, scene_metadata
 from tests.fixtures.episode_shards import build_episode_shards

@@ -33,7 +33,7 @@ def plan(
     """Measure what an episode costs (a few episodes, inline) and print the budget of a run on a cluster."""
     from dataengine.runtime.logs import setup_logging
     from dataengine.sim.cluster_plan import load_or_calibrate, plan_generate, plan_text
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     setup_logging()
     spec = load_recipe(recipe, backend=backend)

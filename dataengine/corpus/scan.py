@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tarfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +23,7 @@ from dataengine.images import IMAGE_EXTS, sha1_hex
 from dataengine.records.grounding import BoxItem, GroundingRecord, PointItem, TraceItem, item_pairs
 from dataengine.runtime.atomic import atomic_output, atomic_write_text
 from dataengine.runtime.jobs import Task
-from dataengine.shards.reader import split_member_name
-from dataengine.shards.tarscan import UnsupportedTar, iter_members, padded_size
+from dataengine.shards.reader import iter_tar_samples
 
 SCAN_SCHEMA = {
     "set_id": pl.Int16,
@@ -70,60 +67,25 @@ class RawSample:
 
 
 def iter_raw_samples(shard: Path) -> Iterator[RawSample]:
-    """Samples of a tar with their byte ranges, reading JSON members only (image data is seeked over).
-    Plain USTAR tars take the fast path (`shards.tarscan`); others go through `tarfile`."""
-    try:
-        with open(shard, "rb", buffering=0) as fh:
-            if hasattr(os, "posix_fadvise"):  # read only the header and JSON pages, not the images around them
-                os.posix_fadvise(fh.fileno(), 0, 0, os.POSIX_FADV_RANDOM)
-            yield from _group_samples(_fast_members(fh), shard)
-        return
-    except UnsupportedTar:
-        pass
-    with tarfile.open(shard, mode="r:") as tar:
-        yield from _group_samples(_tarfile_members(tar), shard)
+    """Samples of a tar with their byte ranges, reading JSON members only (image data is seeked over), through the
+    one tar reader (`shards.reader.iter_tar_samples`); odd members are recorded for the quarantine, not fatal."""
+    for sample in iter_tar_samples(shard, _is_json, strict=False, seekable=True, sparse=True):
+        images = [ext for ext in sample.sizes if ext in IMAGE_EXTS]
+        duplicates = [*sample.repeated, *images[1:]]
+        image_ext = images[0] if images else None
+        yield RawSample(
+            sample.key,
+            sample.offset,
+            sample.end,
+            sample.data.get("json"),
+            image_ext,
+            sample.sizes[image_ext] if image_ext else 0,
+            duplicates,
+        )
 
 
-def _fast_members(fh) -> Iterator[tuple[str, int, int, int, Callable[[], bytes]]]:
-    for m in iter_members(fh):
-        yield m.name, m.offset, m.end, m.size, lambda m=m: _read_at(fh, m.data_offset, m.size)
-
-
-def _read_at(fh, offset: int, size: int) -> bytes:
-    fh.seek(offset)
-    return fh.read(size)
-
-
-def _tarfile_members(tar: tarfile.TarFile) -> Iterator[tuple[str, int, int, int, Callable[[], bytes]]]:
-    for member in tar:
-        if member.isfile():
-            end = member.offset_data + padded_size(member.size)
-            yield member.name, member.offset, end, member.size, lambda m=member: tar.extractfile(m).read()
-
-
-def _group_samples(members, shard: Path) -> Iterator[RawSample]:
-    current: RawSample | None = None
-    for name, offset, end, size, read in members:
-        parts = split_member_name(name)
-        if parts is None:
-            continue
-        key, ext = parts
-        if current is not None and current.key != key:
-            yield current
-            current = None
-        if current is None:
-            current = RawSample(key=key, offset=offset, end=end)
-        current.end = end
-        if ext == "json":
-            if current.json_bytes is not None:
-                current.duplicate_members.append(ext)
-            current.json_bytes = read()
-        elif ext in IMAGE_EXTS:
-            if current.image_ext is not None:
-                current.duplicate_members.append(ext)
-            current.image_ext, current.image_size = ext, size
-    if current is not None:
-        yield current
+def _is_json(ext: str) -> bool:
+    return ext == "json"
 
 
 def coco_image_id(record: dict) -> int | None:

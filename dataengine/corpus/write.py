@@ -24,13 +24,12 @@ from pydantic import ValidationError
 
 from dataengine.corpus.plan import read_bucket
 from dataengine.corpus.resize import resize_sample
-from dataengine.images import EXT_TO_FORMAT, FORMAT_TO_EXT, IMAGE_EXTS, sha1_hex
-from dataengine.records.grounding import GroundingRecord, item_pairs
+from dataengine.images import EXT_TO_FORMAT, IMAGE_EXTS, sha1_hex
+from dataengine.records.grounding import TARGET_FIELDS, GroundingRecord, item_pairs
 from dataengine.runtime.atomic import atomic_output, atomic_write_text
 from dataengine.runtime.jobs import STATE_DIR, JobState, Task
-from dataengine.shards.grounding import MANIFEST_SCHEMA
-from dataengine.shards.reader import split_member_name
-from dataengine.shards.tarscan import chunk_members
+from dataengine.shards.grounding import MANIFEST_SCHEMA, encode_members
+from dataengine.shards.index import parse_sample
 from dataengine.shards.writer import ShardWriter
 
 # The foundation's manifest columns plus provenance: the input sample key, its split and the item's index there.
@@ -42,7 +41,6 @@ CORPUS_MANIFEST_SCHEMA = {
 }
 SETS_FILE = "sets.json"
 _PLAN_COLUMNS = ["group", "set_id", "shard_id", "offset", "length", "key", "item_index", "n_pairs", "canonical"]
-_TARGETS = {"box": "boxes", "point": "points", "trace": "trace"}
 
 
 class _Inputs:
@@ -52,19 +50,14 @@ class _Inputs:
         self.paths = shard_paths
         self.fds: dict[int, int] = {}
 
-    def read(self, shard_id: int, offset: int, length: int) -> dict[str, bytes]:
+    def read(self, shard_id: int, offset: int, length: int) -> dict:
         fd = self.fds.get(shard_id)
         if fd is None:
             fd = self.fds[shard_id] = os.open(self.paths[shard_id], os.O_RDONLY)
         chunk = os.pread(fd, length, offset)
         if len(chunk) != length:
             raise OSError(f"{self.paths[shard_id]}: short read at {offset} (input changed since the scan?)")
-        members: dict[str, bytes] = {}
-        for name, data in chunk_members(chunk):
-            parts = split_member_name(name)
-            if parts is not None:
-                members[parts[1]] = data
-        return members
+        return parse_sample(chunk, Path(self.paths[shard_id]).name)
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -87,7 +80,7 @@ def canonical_json(record: dict) -> bytes:
 
 def _n_targets(item: dict, n_pairs: int) -> int:
     """Targets of an item dict: boxes, points or trace points; pairs for vqa (as `records.item_targets`)."""
-    name = _TARGETS.get(item["task"])
+    name = TARGET_FIELDS.get(item["task"])
     return len(item[name]) if name else n_pairs
 
 
@@ -153,11 +146,8 @@ def _write_parts(parts: Path, task_id: str, bucket: _Bucket) -> None:
 
 
 def _write_sample(writer, split, bucket, record: dict, json_bytes: bytes, image_bytes, provenance) -> None:
-    members = {"json": json_bytes}
     image = record["image"]
-    if image is not None:
-        members[FORMAT_TO_EXT[image["format"]]] = image_bytes
-    shard = writer.write(record["key"], members)
+    shard = writer.write(record["key"], encode_members(json_bytes, image["format"] if image else None, image_bytes))
     sha1, width, height = (image["sha1"], image["width"], image["height"]) if image else (None, None, None)
     for index, (item, (src_key, src_split, src_item, n_pairs)) in enumerate(
         zip(record["items"], provenance, strict=True)

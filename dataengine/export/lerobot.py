@@ -19,7 +19,7 @@ from typing import Literal
 from dataengine.errors import InputError
 from dataengine.export.lerobot_common import ExportOptions, ExportReport
 from dataengine.export.trainer_config import check_trainer, write_trainer_config
-from dataengine.sim.episode_reader import iter_episodes
+from dataengine.shards.episode import iter_episodes
 
 log = logging.getLogger(__name__)
 

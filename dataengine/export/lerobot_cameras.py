@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from dataengine.export.lerobot_eef import base_to_world_matrix
-from dataengine.sim.episode_reader import EpisodeData
+from dataengine.shards.episode import EpisodeData
 
 CONVENTIONS = {
     "world_frame": "MuJoCo world frame: z up, metres; the table top is horizontal",

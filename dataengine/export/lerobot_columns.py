@@ -33,7 +33,7 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.export.lerobot_eef import eef_columns
-from dataengine.sim.episode_reader import EpisodeData
+from dataengine.shards.episode import EpisodeData
 
 JOINTS = tuple(f"joint{i}" for i in range(1, 8))
 XYZ = ("x", "y", "z")

@@ -16,7 +16,7 @@ from dataengine.export.lerobot_gr00t import modality_json
 from dataengine.export.lerobot_stats import DatasetStats, stats_to_json
 from dataengine.export.trainer_config import GroundingSource, gr00t_stats_envelope
 from dataengine.export.video import VideoSettings
-from dataengine.sim.episode_reader import EpisodeData
+from dataengine.shards.episode import EpisodeData
 
 InstructionKind = Literal["base", "attr", "semantic", "spatial"]
 INSTRUCTION_KINDS = ("base", "attr", "semantic", "spatial")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from dataengine.errors import InputError
-from dataengine.sim.episode_reader import EpisodeData
+from dataengine.shards.episode import EpisodeData
 
 TOOL_TARGET_KEY = "action_tool_target"  # (T, 7) the expert's tool target per step: world position + quaternion wxyz
 

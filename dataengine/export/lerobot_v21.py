@@ -32,7 +32,7 @@ from dataengine.export.lerobot_common import (
 )
 from dataengine.export.lerobot_stats import DatasetStats, episode_stats, stats_to_json
 from dataengine.export.video import VideoWriter, video_info
-from dataengine.sim.episode_reader import EpisodeData
+from dataengine.shards.episode import EpisodeData
 
 CODEBASE_VERSION = "v2.1"
 DATA_PATH = "data/chunk-{episode_chunk:03d}/episode_{episode_index:06d}.parquet"

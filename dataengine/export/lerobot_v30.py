@@ -38,7 +38,7 @@ from dataengine.export.lerobot_common import (
 )
 from dataengine.export.lerobot_stats import DatasetStats, episode_stats, stats_to_json
 from dataengine.export.video import VideoWriter, video_info
-from dataengine.sim.episode_reader import EpisodeData
+from dataengine.shards.episode import EpisodeData
 
 CODEBASE_VERSION = "v3.0"
 CHUNK_FILE = "chunk-{chunk_index:03d}/file-{file_index:03d}"

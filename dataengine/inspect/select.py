@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from dataengine.errors import DataEngineError, InputError, ShardError
 from dataengine.inspect.manifest_check import usable_manifest
 from dataengine.shards.grounding import GroundingSample, decode_sample
-from dataengine.shards.index import read_sample, sample_table
+from dataengine.shards.index import read_samples
 from dataengine.shards.reader import iter_samples, list_shards
 
 log = logging.getLogger(__name__)
@@ -124,7 +124,7 @@ def _select_with_manifest(
     found: dict[str, GroundingSample] = {}
     try:
         for name, keys in wanted.items():
-            for raw in _read_samples(shards[name], name, keys):
+            for raw in read_samples(shards[name], keys, name):
                 found[raw["__key__"]] = decode_sample(raw)
     except (ShardError, ValidationError) as exc:
         log.warning("reading the chosen samples failed (%s); streaming the tars instead", exc)
@@ -134,12 +134,3 @@ def _select_with_manifest(
         log.warning("%s lists keys not in the tars (%s ...); streaming the tars instead", manifest.name, missing[0])
         return None
     return [found[key] for _, key, _ in best]
-
-
-def _read_samples(shard: Path, name: str, keys: set[str]):
-    """The samples with these keys that the shard holds, found through its sample table (sidecar index or a
-    header-only scan), in tar order."""
-    table = {key: (offset, length) for key, offset, length in sample_table(shard)}
-    with open(shard, "rb") as fh:
-        for key in sorted(keys & table.keys(), key=lambda k: table[k][0]):
-            yield read_sample(fh, *table[key], name, key)

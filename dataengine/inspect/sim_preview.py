@@ -14,7 +14,7 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.runtime.atomic import atomic_output
-from dataengine.sim.episode_reader import EpisodeData, load_episode
+from dataengine.shards.episode import EpisodeData, load_episode
 
 PICK_RGB = (40, 220, 60)
 CONTAINER_RGB = (60, 140, 255)
@@ -96,7 +96,7 @@ def preview_episode(
     if stride < 1:
         raise InputError(f"--stride must be at least 1, got {stride}")
     if key is None:
-        from dataengine.sim.episode_reader import iter_episodes
+        from dataengine.shards.episode import iter_episodes
 
         ep = next(iter(iter_episodes(episodes_dir)))
     else:

@@ -1,32 +1,21 @@
-"""The simulated episode record, `episode/v1`: one WebDataset sample per validated pick-and-place episode.
-
-Every sample has exactly three members (a fixed set, so Hugging Face `datasets` can infer features):
-- `episode.json`: this model (task, seed, instructions, success, phases, cameras with intrinsics and extrinsics,
-  layout, look, and the name/dtype/shape of every array);
-- `arrays.npz`: numeric arrays, one row per control step (state, actions, end-effector pose, labels; see
-  `docs/sim.md`); NaN marks a missing label;
-- `frames.npz`: for each camera `<camera>.jpeg` (uint8, all frames' JPEG bytes concatenated) and
-  `<camera>.offsets` (int64, T + 1 byte offsets; frame t is `jpeg[offsets[t]:offsets[t + 1]]`), plus optional
-  `<camera>.depth_mm` (uint16) and `<camera>.segmentation` (int16). Empty (zero frames) for `--no-render` runs.
-The npz members are written deterministically (fixed zip timestamps, sorted names): same episode, same bytes.
+"""The simulated episode record, `episode/v1`: the `episode.json` member of one WebDataset sample per validated
+episode (task, seed, instructions, success, phases, cameras with intrinsics and extrinsics, layout, look, and the
+name/dtype/shape of every array). The sample's members and how they are encoded and read: the episode codec,
+`dataengine.shards.episode`.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from dataengine.sim.layout import Layout, Look
+from dataengine.records.layout import Layout, Look
 
 SCHEMA_NAME = "episode/v1"
-MEMBERS = ("episode.json", "arrays.npz", "frames.npz")
 KEY_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,127}$"
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 
 class _Model(BaseModel):
@@ -132,7 +121,7 @@ class EpisodeRecord(_Model):
         data = self.model_dump(by_alias=True, mode="json")
         if data.get("perturbation") is None:  # recipes without `perturb` write what they always wrote
             data.pop("perturbation", None)
-        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        return canonical_json(data)
 
     @classmethod
     def from_json_bytes(cls, data: bytes) -> EpisodeRecord:
@@ -143,36 +132,6 @@ def array_specs(arrays: dict[str, np.ndarray]) -> dict[str, ArraySpec]:
     return {k: ArraySpec(dtype=str(v.dtype), shape=list(v.shape)) for k, v in sorted(arrays.items())}
 
 
-def npz_bytes(arrays: dict[str, np.ndarray], *, compress: bool = False) -> bytes:
-    """An `.npz` archive with fixed timestamps and sorted member names (byte-identical for equal arrays)."""
-    buf = io.BytesIO()
-    method = zipfile.ZIP_DEFLATED if compress else zipfile.ZIP_STORED
-    with zipfile.ZipFile(buf, "w", compression=method) as archive:
-        for name in sorted(arrays):
-            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_DATE)
-            info.compress_type = method
-            info.external_attr = 0o644 << 16
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[name]), allow_pickle=False)
-            archive.writestr(info, member.getvalue())
-    return buf.getvalue()
-
-
-def load_npz(data: bytes) -> dict[str, np.ndarray]:
-    """Read an npz member (no pickles)."""
-    with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-        return {name: archive[name] for name in archive.files}
-
-
-def pack_jpegs(frames: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """(concatenated bytes as uint8, offsets (T + 1,) int64)."""
-    offsets = np.zeros(len(frames) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(f) for f in frames])
-    data = np.frombuffer(b"".join(frames), dtype=np.uint8) if frames else np.zeros(0, np.uint8)
-    return data, offsets
-
-
-def unpack_jpeg(frames: dict[str, np.ndarray], camera: str, t: int) -> bytes:
-    """JPEG bytes of frame t of a camera from a loaded `frames.npz`."""
-    offsets = frames[f"{camera}.offsets"]
-    return frames[f"{camera}.jpeg"][offsets[t] : offsets[t + 1]].tobytes()
+def canonical_json(doc: dict[str, Any]) -> bytes:
+    """The bytes of an `episode.json` document: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

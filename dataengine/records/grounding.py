@@ -150,15 +150,14 @@ def item_pairs(item: BoxItem | PointItem | TraceItem | VqaItem) -> int:
     return 1
 
 
+TARGET_FIELDS = {"box": "boxes", "point": "points", "trace": "trace"}  # task -> the field holding its targets
+
+
 def item_targets(item: BoxItem | PointItem | TraceItem | VqaItem) -> int:
     """Number of coordinate targets of an item (boxes, points or trace points; pairs for vqa)."""
-    if isinstance(item, BoxItem):
-        return len(item.boxes)
-    if isinstance(item, PointItem):
-        return len(item.points)
-    if isinstance(item, TraceItem):
-        return len(item.trace)
-    return count_conversation_pairs(item.conversation)
+    if isinstance(item, VqaItem):
+        return count_conversation_pairs(item.conversation)
+    return len(getattr(item, TARGET_FIELDS[item.task]))
 
 
 def hf_features():

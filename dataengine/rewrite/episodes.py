@@ -18,9 +18,8 @@ import logging
 import os
 import re
 import shutil
-import tarfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,11 @@ from dataengine.errors import InputError, JobStateError
 from dataengine.rewrite.base import Rewriter, Rewrites, SceneFacts, tally_provenance
 from dataengine.runtime.atomic import atomic_write_text
 from dataengine.shards import ShardWriter, index_path, iter_samples, list_shards
+from dataengine.shards.episode import JSON_MEMBER, iter_episode_json, with_instructions
 
 log = logging.getLogger(__name__)
 
-EPISODE_MEMBER = "episode.json"
+EPISODE_MEMBER = JSON_MEMBER
 RECIPE_FILE = "recipe.resolved.json"
 STATS_FILE = "sim_stats.json"
 REPORT_FILE = "rewrite_report.json"
@@ -53,20 +53,10 @@ def run_defaults(src_dir: str | Path) -> dict[str, Any]:
     return {"seed": int(recipe.get("seed", 0)), "vocabulary": vocabulary}
 
 
-def iter_episode_json(shard: Path) -> Iterator[tuple[str, bytes]]:
-    """(key, episode.json bytes) of one shard, reading no other member's data."""
-    suffix = "." + EPISODE_MEMBER
-    with tarfile.open(shard, mode="r:*") as tar:
-        for member in tar:
-            if member.isfile() and member.name.endswith(suffix):
-                handle = tar.extractfile(member)
-                yield member.name[: -len(suffix)], handle.read() if handle else b""
-
-
 def facts_from_episode(key: str, doc: dict[str, Any]) -> SceneFacts:
     """The scene facts of a stored episode (the simulator's own conversion), with its stored base instruction."""
+    from dataengine.records.layout import Layout
     from dataengine.sim.language import scene_facts
-    from dataengine.sim.layout import Layout
 
     layout = Layout.model_validate(doc["layout"])
     facts = scene_facts(key, layout, doc["task"]["relation"], doc["task"]["split"])
@@ -86,12 +76,9 @@ def collect_facts(shards: list[Path], counts: Counter[str]) -> list[SceneFacts]:
 
 
 def updated_episode_json(data: bytes, rewrites: Rewrites, rewriter_name: str) -> bytes:
-    """The episode.json bytes with new rewrites, serialized as `EpisodeRecord.to_json_bytes` does."""
-    doc = json.loads(data)
-    doc["instructions"].update(
-        attr=rewrites.attr, semantic=rewrites.semantic, spatial=rewrites.spatial, **rewrites.provenance(rewriter_name)
-    )
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """The episode.json bytes with new rewrites (the episode codec's `with_instructions`)."""
+    fields = {"attr": rewrites.attr, "semantic": rewrites.semantic, "spatial": rewrites.spatial}
+    return with_instructions(data, **fields, **rewrites.provenance(rewriter_name))
 
 
 def _replace_shard(staging_tar: Path, target: Path) -> None:

@@ -42,17 +42,22 @@ class GroundingSample:
 
 
 def sample_members(record: GroundingRecord, image_bytes: bytes | None) -> dict[str, bytes]:
-    """WebDataset members of one sample: `json` plus the image under its format's extension."""
-    members = {"json": record.to_json_bytes()}
+    """Encode one sample: its WebDataset members, `json` plus the image under its format's extension."""
     if record.image is not None:
         if image_bytes is None:
             raise RecordError(f"{record.key}: record has an image but no image bytes were given")
-        fmt = record.image.format
-        if fmt is None:
+        if record.image.format is None:
             raise RecordError(f"{record.key}: image.format must be set when writing")
-        members[FORMAT_TO_EXT[fmt]] = image_bytes
     elif image_bytes is not None:
         raise RecordError(f"{record.key}: image bytes given for a text-only record")
+    return encode_members(record.to_json_bytes(), record.image.format if record.image else None, image_bytes)
+
+
+def encode_members(json_bytes: bytes, image_format: str | None, image_bytes: bytes | None) -> dict[str, bytes]:
+    """The members of a sample whose record JSON is already encoded (the corpus writer's merged records)."""
+    members = {"json": json_bytes}
+    if image_format is not None:
+        members[FORMAT_TO_EXT[image_format]] = image_bytes
     return members
 
 

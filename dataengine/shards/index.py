@@ -2,22 +2,22 @@
 
 A sample table lists (key, byte offset, byte length) per sample. Shards written by `ShardWriter` carry it in a
 sidecar index (`<shard>.idx.json`), used when present and consistent with the tar; tars from other tools are
-scanned once, headers only (data blocks are seeked over): plain USTAR with the fast parser (`tarscan`), anything
-else (PAX, GNU long names, links) with `tarfile`. Reading a sample is one seek and one read of its bytes, split
-into members the same two ways; nothing is decoded.
+scanned once, headers only, by the one tar reader (`shards.reader.iter_tar_samples`). Reading a sample is one
+seek and one read of its bytes, split into members (plain USTAR parsed directly, anything else through
+`tarfile`); nothing is decoded.
 """
 
 from __future__ import annotations
 
 import json
 import tarfile
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from dataengine.errors import ShardError
-from dataengine.shards.reader import Sample, split_member_name
-from dataengine.shards.tarscan import UnsupportedTar, chunk_members, iter_members, padded_size
+from dataengine.shards.reader import Sample, iter_tar_samples, read_none, split_member_name
+from dataengine.shards.tarscan import chunk_members
 from dataengine.shards.writer import index_path
 
 SampleRow = tuple[str, int, int]  # key, byte offset of its first header, byte length of all its members
@@ -40,36 +40,10 @@ def read_sidecar(shard: Path) -> list[SampleRow] | None:
 
 
 def scan_tar(shard: Path) -> list[SampleRow]:
-    """(key, offset, length) per sample by reading tar headers only. Members of one sample are adjacent (the
-    WebDataset rule); a sample's range runs from its first header to the end of its last member's data."""
-    shard = Path(shard)
-    try:
-        if shard.stat().st_size == 0:
-            raise tarfile.ReadError("empty file")
-        try:
-            with open(shard, "rb") as fh:
-                return _group_rows(((m.name, m.offset, m.end) for m in iter_members(fh)), shard.name)
-        except UnsupportedTar:
-            with tarfile.open(shard, mode="r:") as tar:
-                members = (
-                    (m.name, m.offset, m.offset_data + padded_size(m.size)) for m in tar if m.isfile()
-                )  # `offset` of a member behind PAX or GNU long-name headers is that of its first header
-                return _group_rows(members, shard.name)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        raise ShardError(f"{shard.name}: unreadable tar ({exc})") from exc
-
-
-def _group_rows(members: Iterable[tuple[str, int, int]], label: str) -> list[SampleRow]:
-    table: list[list] = []
-    for name, start, end in members:
-        parts = split_member_name(name)
-        if parts is None:
-            raise ShardError(f"{label}: member {name!r} has no extension (not WebDataset)")
-        if table and table[-1][0] == parts[0]:
-            table[-1][2] = end
-        else:
-            table.append([parts[0], start, end])
-    return [(key, start, end - start) for key, start, end in table]
+    """(key, offset, length) per sample by reading tar headers only (data blocks are seeked over); a sample's
+    range runs from its first header to the end of its last member's data."""
+    samples = iter_tar_samples(shard, read_none, seekable=True)
+    return [(s.key, s.offset, s.end - s.offset) for s in samples]
 
 
 def sample_table(shard: str | Path) -> list[SampleRow]:
@@ -111,3 +85,15 @@ def read_sample(fh: BinaryIO, offset: int, length: int, shard_name: str, key: st
     if len(blob) != length:
         raise ShardError(f"{shard_name}: truncated at sample {key!r}")
     return parse_sample(blob, shard_name, key)
+
+
+def read_samples(
+    shard: str | Path, keys: set[str], shard_name: str | None = None, *, table: list[SampleRow] | None = None
+) -> Iterator[Sample]:
+    """The samples with these keys that the shard holds, in tar order, found through its sample table (sidecar
+    index or a header-only scan; or `table` when the caller has it): one seek and one read each."""
+    shard = Path(shard)
+    rows = {key: (offset, length) for key, offset, length in (table if table is not None else sample_table(shard))}
+    with open(shard, "rb") as fh:
+        for key in sorted(keys & rows.keys(), key=lambda k: rows[k][0]):
+            yield read_sample(fh, *rows[key], shard_name or shard.name, key)

@@ -32,17 +32,17 @@ def padded_size(size: int) -> int:
     return (size + BLOCK - 1) // BLOCK * BLOCK
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Member:
     name: str
     offset: int  # of the header
     data_offset: int
     size: int
+    end: int  # just past the member's data padding: data_offset + padded_size(size)
 
-    @property
-    def end(self) -> int:
-        """Offset just past the member's data padding."""
-        return self.data_offset + padded_size(self.size)
+
+def member_at(name: str, offset: int, data_offset: int, size: int) -> Member:
+    return Member(name, offset, data_offset, size, data_offset + padded_size(size))
 
 
 class HeaderMaker:
@@ -103,7 +103,7 @@ def parse_header(block: bytes, offset: int) -> Member | None:
         prefix = block[345:500].split(b"\0", 1)[0]
         if prefix:
             name = prefix + b"/" + name
-    return Member(name.decode("utf-8", "surrogateescape"), offset, offset + BLOCK, _octal(block[124:136]))
+    return member_at(name.decode("utf-8", "surrogateescape"), offset, offset + BLOCK, _octal(block[124:136]))
 
 
 def iter_members(fh: BinaryIO) -> Iterator[Member]:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dataengine.errors import RecipeError
 from dataengine.recipe_loader import read_yaml_mapping
-from dataengine.sim.layout import Interior, MeshSpec, Part, Pose, Rgba, SceneObject
+from dataengine.records.layout import Interior, MeshSpec, Part, Pose, Rgba, SceneObject
 from dataengine.sim.meshes import mesh_bounds
 
 SIM_SCENES_DIR = Path(__file__).resolve().parents[2] / "sim_scenes"

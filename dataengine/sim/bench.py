@@ -175,7 +175,7 @@ def list_configurations(
     """Run every track physics-only (no rendering, template instructions) and describe each configuration."""
     import tempfile
 
-    from dataengine.sim.episode_reader import iter_episodes
+    from dataengine.shards.episode import iter_episodes
     from dataengine.sim.generate import generate
 
     bench, bench_dir = load_bench(bench_path)

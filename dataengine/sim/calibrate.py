@@ -28,7 +28,7 @@ from pathlib import Path
 from dataengine import __version__
 from dataengine.errors import RecipeError
 from dataengine.shards.writer import index_path
-from dataengine.sim.spec import SimRecipe
+from dataengine.sim.recipe import SimRecipe
 
 KIND = "dataengine/sim-calibration"
 VERSION = 1

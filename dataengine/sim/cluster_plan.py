@@ -17,7 +17,7 @@ from dataengine.runtime.capacity import Cluster, Phase, estimate_job, ray_settin
 from dataengine.sim.backends.placement import RTX_RESOURCE, backend_remote_options
 from dataengine.sim.calibrate import SimCalibration, cost_fingerprint
 from dataengine.sim.generate import WORKER_MAX_CALLS
-from dataengine.sim.spec import SimRecipe
+from dataengine.sim.recipe import SimRecipe
 
 MIN_TASK_TIMEOUT_S = 600  # a suggested --task-timeout: 4x the longest chunk, at least 10 min, whole minutes
 MERGE_S_PER_ROW = 10e-6  # manifest merge on the driver, measured by bench/orchestration.py (docs/benchmarks.md)

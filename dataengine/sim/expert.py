@@ -22,8 +22,8 @@ from dataengine.geometry import (
     transform_points,
     wrap_angle_rad,
 )
+from dataengine.records.layout import Layout, SceneObject
 from dataengine.sim.backends.base import GRIPPER_MAX_OPENING_M, SimBackend
-from dataengine.sim.layout import Layout, SceneObject
 from dataengine.sim.recipe import EXPERT_PHASES, ExpertSpec
 from dataengine.sim.sampler import AttemptFailed
 

@@ -37,18 +37,18 @@ class SimFramesConverter(Converter):
 
     def check(self) -> None:
         super().check()
-        from dataengine.sim.episode_reader import episode_shards
+        from dataengine.shards.episode import episode_shards
 
         episode_shards(self.input_path)
 
     def fingerprint_files(self) -> list[Path]:
-        from dataengine.sim.episode_reader import episode_shards
+        from dataengine.shards.episode import episode_shards
 
         return episode_shards(self.input_path)
 
     def plan(self) -> list[dict[str, Any]]:
         from dataengine.shards import iter_samples
-        from dataengine.sim.episode_reader import episode_shards
+        from dataengine.shards.episode import episode_shards
 
         partitions, kept = [], 0
         for shard in episode_shards(self.input_path):
@@ -64,7 +64,7 @@ class SimFramesConverter(Converter):
         return partitions
 
     def read(self, partition: dict[str, Any], stats: TaskStats) -> Iterator[Output]:
-        from dataengine.sim.episode_reader import iter_episodes
+        from dataengine.shards.episode import iter_episodes
         from dataengine.sim.to_grounding import DEFAULT_FRAMES_PER_EPISODE, episode_grounding
 
         counts: Counter = Counter()

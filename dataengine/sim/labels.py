@@ -21,7 +21,7 @@ from dataengine.geometry import (
     project_points_cv,
     transform_points,
 )
-from dataengine.sim.layout import Layout, Part, SceneObject
+from dataengine.records.layout import Layout, Part, SceneObject
 from dataengine.sim.meshes import mesh_arrays
 from dataengine.sim.render import RenderedEpisode
 from dataengine.sim.rollout import Trajectory

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from dataengine.records.layout import Layout, SceneObject
 from dataengine.rewrite.base import ObjectFact, Rewrites, SceneFacts
-from dataengine.sim.layout import Layout, SceneObject
 
 TEMPLATES = {
     "in": "Move the {obj} into the {container}.",

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.errors import InputError, require
-from dataengine.sim.layout import MeshSpec
+from dataengine.records.layout import MeshSpec
 
 MeshArrays = tuple[np.ndarray, np.ndarray]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from dataengine.geometry import pose_to_matrix, quat_wxyz_to_matrix
+from dataengine.records.layout import Layout
 from dataengine.sim.backends.base import SimBackend
-from dataengine.sim.layout import Layout
 
 MAX_REST_SPEED_M_S = 0.05
 MIN_OPEN_GRIPPER_M = 0.06

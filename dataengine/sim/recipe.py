@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from dataengine.errors import RecipeError
 from dataengine.recipe_loader import apply_overrides, deep_merge, load_yaml_recipe, read_yaml_mapping, validate
+from dataengine.records.layout import Rgba
 from dataengine.sim.assets import SIM_SCENES_DIR
-from dataengine.sim.layout import RenderQuality, Rgba
+from dataengine.sim.backends.base import RenderQuality
 
 
 class _Strict(BaseModel):

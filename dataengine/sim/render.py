@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
+from dataengine.records.layout import Layout, Light, Look
 from dataengine.sim.backends.base import SimBackend
-from dataengine.sim.layout import Layout, Light, Look
 from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rig import rig_cameras
 from dataengine.sim.rollout import Trajectory

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dataengine.records.episode import EpisodeRecord, load_npz
+from dataengine.records.episode import EpisodeRecord
+from dataengine.shards.episode import ARRAYS_MEMBER, JSON_MEMBER, load_npz
 from dataengine.sim.backends.base import SimState
 
 
@@ -28,8 +29,8 @@ class ReplayResult:
 def replay_sample(backend, sample: dict) -> ReplayResult:
     from dataengine.sim.predicates import check_success
 
-    record = EpisodeRecord.from_json_bytes(sample["episode.json"])
-    arrays = load_npz(sample["arrays.npz"])
+    record = EpisodeRecord.from_json_bytes(sample[JSON_MEMBER])
+    arrays = load_npz(sample[ARRAYS_MEMBER])
     layout = record.layout
     from dataengine.sim.recipe import RENDER_PRESETS
 

@@ -10,8 +10,8 @@ import numpy as np
 from dataengine.errors import RecipeError
 from dataengine.geometry import look_at_quat_gl
 from dataengine.recipe_loader import read_yaml_mapping
+from dataengine.records.layout import Camera, Light
 from dataengine.sim.assets import SIM_SCENES_DIR
-from dataengine.sim.layout import Camera, Light
 
 
 @lru_cache(maxsize=8)

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dataengine.records.layout import Layout
 from dataengine.sim.backends.base import SimBackend, SimState
 from dataengine.sim.expert import Plan
-from dataengine.sim.layout import Layout
 from dataengine.sim.predicates import check_success
 from dataengine.sim.sampler import AttemptFailed
 

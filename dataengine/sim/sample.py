@@ -1,4 +1,5 @@
-"""Assemble one episode's WebDataset members (`episode.json`, `arrays.npz`, `frames.npz`)."""
+"""Assemble one episode's record and arrays from what the simulator found, rendered and labelled; the episode codec
+(`dataengine.shards.episode`) encodes them into the sample's members."""
 
 from __future__ import annotations
 
@@ -15,10 +16,9 @@ from dataengine.records.episode import (
     RenderInfo,
     TaskInfo,
     array_specs,
-    npz_bytes,
-    pack_jpegs,
 )
 from dataengine.rewrite.base import Rewrites
+from dataengine.shards.episode import encode_episode, pack_jpegs
 from dataengine.sim.labels import MAX_VISIBLE_OCCLUSION, MIN_VISIBLE_PX
 from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.render import RenderedEpisode
@@ -171,8 +171,4 @@ def build_members(
             "place_point_3d": [round(float(v), 6) for v in found.plan.place_point_m],
         },
     )
-    return {
-        "episode.json": record.to_json_bytes(),
-        "arrays.npz": npz_bytes(arrays, compress=True),
-        "frames.npz": npz_bytes(frames, compress=False),
-    }
+    return encode_episode(record, arrays, frames)

@@ -11,8 +11,8 @@ import math
 import numpy as np
 
 from dataengine.geometry import yaw_to_quat_wxyz
+from dataengine.records.layout import Layout, Pose, RobotStart, SceneObject, Table
 from dataengine.sim.assets import AssetSpec, Catalog, graspable, make_container, make_object
-from dataengine.sim.layout import Layout, Pose, RobotStart, SceneObject, Table
 from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rig import rig_cameras, rig_lights
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dataengine.records.layout import Layout
 from dataengine.sim.assets import Catalog
 from dataengine.sim.backends.base import SimBackend
 from dataengine.sim.expert import Plan, plan_pick_place
-from dataengine.sim.layout import Layout
 from dataengine.sim.perturb import episode_is_perturbed, joint_noise
 from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rollout import Trajectory, execute

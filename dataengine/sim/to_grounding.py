@@ -29,9 +29,9 @@ from dataengine.errors import InputError
 from dataengine.geometry import point_inside
 from dataengine.images import probe_image, sha1_hex
 from dataengine.records.grounding import GroundingRecord
-from dataengine.sim.episode_reader import EpisodeData
+from dataengine.records.layout import SceneObject
+from dataengine.shards.episode import EpisodeData
 from dataengine.sim.labels import MAX_VISIBLE_OCCLUSION, MIN_VISIBLE_PX
-from dataengine.sim.layout import SceneObject
 
 SOURCE = "sim"
 LICENSE = "Apache-2.0"
@@ -190,7 +190,7 @@ def episode_grounding(
 def _convert_shard(task, out_dir: Path) -> dict:
     from dataengine.runtime.jobs import STATE_DIR
     from dataengine.shards import GroundingShardWriter, iter_samples, write_manifest
-    from dataengine.sim.episode_reader import decode_episode
+    from dataengine.shards.episode import decode_episode
 
     payload = task.payload
     counts: Counter = Counter()
@@ -225,7 +225,7 @@ def to_grounding(
     from dataengine.runtime.jobs import STATE_DIR, Task, job_lock, mark_complete, run_tasks
     from dataengine.runtime.progress import RunningTotals
     from dataengine.shards import MANIFEST_NAME, merge_manifests
-    from dataengine.sim.episode_reader import episode_shards
+    from dataengine.shards.episode import episode_shards
 
     if frames_per_episode < 1:
         raise InputError(f"--frames-per-episode must be at least 1, got {frames_per_episode}")

@@ -9,7 +9,6 @@ visit) with the spatial prompt appended. Chunks that run past the end of the epi
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +16,11 @@ from PIL import Image
 
 from dataengine.errors import InputError
 from dataengine.formats import apply_spatial_prompt, stable_index
-from dataengine.records.episode import EpisodeRecord, unpack_jpeg
+from dataengine.records.episode import EpisodeRecord
+from dataengine.shards.episode import camera_frames, jpeg_at, read_episode_arrays
 from dataengine.train.actions import TOOL_TARGET_KEY, episode_chunks, required_arrays
 from dataengine.train.grounding_data import decode_image
-from dataengine.train.normalization import Normalizer, read_episode_arrays
+from dataengine.train.normalization import Normalizer
 from dataengine.train.observations import STATE_ARRAY_KEYS, episode_states
 from dataengine.train.point_labels import (
     POINT_ARRAY_KEYS,
@@ -92,15 +92,7 @@ class ActionUnits:
             raise SkipSample(record.key)
         frames = {}
         if cameras:
-            missing = [c for c in cameras if c not in record.render.cameras]
-            if missing:
-                raise InputError(f"{record.key}: no camera {missing}; it has {record.render.cameras}")
-            with np.load(io.BytesIO(raw["frames.npz"]), allow_pickle=False) as npz:
-                for camera in cameras:
-                    frames[camera] = (npz[f"{camera}.jpeg"], npz[f"{camera}.offsets"])
-                    if len(frames[camera][1]) != record.num_steps + 1:
-                        n = len(frames[camera][1]) - 1
-                        raise InputError(f"{record.key}: {n} {camera} frames for {record.num_steps} steps")
+            frames = camera_frames(raw, record, cameras)
         texts = record.instructions.model_dump()
         instructions = [texts[k] for k in self.instruction_kinds if texts.get(k)]
         states = self.normalizer.state(episode_states(self.normalizer.state_kind, record, arrays))
@@ -118,7 +110,7 @@ class ActionUnits:
 
     def _image(self, ep: _Episode, camera: str, t: int) -> np.ndarray:
         jpeg, offsets = ep.frames[camera]
-        frame = unpack_jpeg({"f.jpeg": jpeg, "f.offsets": offsets}, "f", t)
+        frame = jpeg_at(jpeg, offsets, t)
         image = decode_image(frame, ep.record.key).convert("RGB")
         if image.size != (self.image_size, self.image_size):
             image = image.resize((self.image_size, self.image_size), Image.BILINEAR)

@@ -13,7 +13,6 @@ between its min and max.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from dataengine.errors import InputError
-from dataengine.records.episode import EpisodeRecord
 from dataengine.runtime.atomic import atomic_write_text
+from dataengine.shards.episode import read_episode_arrays
 from dataengine.train.actions import (
     MAX_CHUNK,
     TOOL_TARGET_KEY,
@@ -58,23 +57,6 @@ def shard_set_fingerprint(entries: list[ShardEntry]) -> str:
     for e in entries:
         h.update(f"{e.name}:{len(e)}:{e.path.stat().st_size}\n".encode())
     return h.hexdigest()
-
-
-def read_episode_arrays(
-    raw: dict, keys: tuple[str, ...], optional: tuple[str, ...] = ()
-) -> tuple[EpisodeRecord, dict[str, np.ndarray]]:
-    """The episode record and the named arrays of one raw episode sample (other npz members are not read); the
-    `optional` ones only when present."""
-    if "episode.json" not in raw or "arrays.npz" not in raw:
-        raise InputError(f"{raw.get('__key__')}: not an episode/v1 sample (needs episode.json and arrays.npz)")
-    record = EpisodeRecord.from_json_bytes(raw["episode.json"])
-    with np.load(io.BytesIO(raw["arrays.npz"]), allow_pickle=False) as npz:
-        missing = [k for k in keys if k not in npz.files]
-        if missing:
-            raise InputError(f"{record.key}: arrays.npz lacks {missing}")
-        arrays = {k: np.asarray(npz[k], dtype=np.float64) for k in keys}
-        arrays.update({k: np.asarray(npz[k], dtype=np.float64) for k in optional if k in npz.files})
-    return record, arrays
 
 
 class _Accumulator:

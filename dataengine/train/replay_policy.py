@@ -19,9 +19,10 @@ import torch
 from torch import nn
 
 from dataengine.errors import InputError
+from dataengine.shards.episode import read_episode_arrays
 from dataengine.train.actions import TOOL_TARGET_KEY, episode_chunks, required_arrays
 from dataengine.train.models.policy import ActionSpace
-from dataengine.train.normalization import Normalizer, read_episode_arrays
+from dataengine.train.normalization import Normalizer
 
 
 def recorded_actions(

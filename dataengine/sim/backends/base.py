@@ -16,8 +16,26 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
-from dataengine.sim.layout import Layout, Look, RenderQuality
+from dataengine.records.layout import Layout, Look
+
+
+class RenderQuality(BaseModel):
+    """A render preset (what `load` takes as `quality`): `fast` = no shadows, no anti-aliasing, no reflections;
+    `standard` = shadows on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = "fast"
+    shadows: bool = False
+    shadow_size: int = Field(default=1024, ge=64)
+    msaa_samples: int = Field(default=0, ge=0, le=16)
+    reflections: bool = False
+    robot_visual_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="fraction of the robot's visual mesh triangles kept (decimation)"
+    )
+
 
 ARM_DOF = 7
 GRIPPER_MAX_OPENING_M = 0.08

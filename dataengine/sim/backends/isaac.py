@@ -22,9 +22,17 @@ import numpy as np
 
 from dataengine.errors import InputError
 from dataengine.geometry import gl_camera_to_cv, matrix_to_quat_wxyz, pose_to_matrix
-from dataengine.sim.backends.base import ARM_DOF, CameraFrame, CameraParams, PandaIkMixin, RobotReading, SimState
+from dataengine.records.layout import Layout, Look
+from dataengine.sim.backends.base import (
+    ARM_DOF,
+    CameraFrame,
+    CameraParams,
+    PandaIkMixin,
+    RenderQuality,
+    RobotReading,
+    SimState,
+)
 from dataengine.sim.backends.isaac_app import require_isaac_sim, simulation_app
-from dataengine.sim.layout import Layout, Look, RenderQuality
 from dataengine.sim.usd import franka
 
 log = logging.getLogger(__name__)

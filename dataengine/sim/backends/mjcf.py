@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from dataengine.errors import InputError, MissingDependencyError
-from dataengine.sim.layout import Camera, Layout, Part, SceneObject
+from dataengine.records.layout import Camera, Layout, Part, SceneObject
 from dataengine.sim.meshes import mesh_arrays, resolve_path
 
 TOOL_SITE = "tool"

@@ -10,12 +10,14 @@ from dataengine.geometry import (
     intrinsics_from_fovy,
     matrix_to_quat_wxyz,
 )
+from dataengine.records.layout import Layout, Look
 from dataengine.sim.backends.base import (
     ARM_DOF,
     GRIPPER_MAX_OPENING_M,
     CameraFrame,
     CameraParams,
     PandaIkMixin,
+    RenderQuality,
     RobotReading,
     SimState,
 )
@@ -27,7 +29,6 @@ from dataengine.sim.backends.mjcf import (
     TOOL_SITE,
     build_mjcf,
 )
-from dataengine.sim.layout import Layout, Look, RenderQuality
 from dataengine.sim.mujoco_env import import_mujoco, log_gl_renderer_once
 
 TIMESTEP_S = 0.002

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Literal
 
 from dataengine.errors import InputError
+from dataengine.records.layout import Layout
 from dataengine.runtime.atomic import atomic_write_bytes
-from dataengine.sim.layout import Layout
 from dataengine.sim.recipe import SimRecipe
 
 INDEX_NAME = "stages.json"

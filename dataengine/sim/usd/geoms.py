@@ -15,7 +15,7 @@ import numpy as np
 from pxr import Gf, Sdf, Usd, UsdGeom, UsdPhysics, UsdShade
 
 from dataengine.errors import InputError, require
-from dataengine.sim.layout import Part
+from dataengine.records.layout import Part
 
 PHYSICS_PURPOSE = "physics"  # the material purpose PhysX reads friction from
 ELLIPSOID_SUBDIVISIONS = 3  # icosphere of 642 vertices: hull within 0.3 % of the true ellipsoid

@@ -27,7 +27,7 @@ import numpy as np
 from pxr import Gf, Sdf, Tf, Usd, UsdGeom, UsdLux, UsdPhysics, UsdRender, UsdSemantics
 
 from dataengine.geometry import look_at_quat_gl, usd_lens_from_fovy, yaw_to_quat_wxyz
-from dataengine.sim.layout import LAYOUT_SCHEMA, Camera, Layout, Light, SceneObject
+from dataengine.records.layout import LAYOUT_SCHEMA, Camera, Layout, Light, SceneObject
 from dataengine.sim.meshes import resolve_path
 from dataengine.sim.usd import franka
 from dataengine.sim.usd.geoms import (
