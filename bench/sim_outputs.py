@@ -35,16 +35,16 @@ def main() -> int:
     parser.add_argument("--generate", type=int, default=0, help="generate this many demo episodes first")
     args = parser.parse_args()
 
+    from dataengine.converters.runner import run_conversion
     from dataengine.export.lerobot import export_lerobot
     from dataengine.inspect.sim_preview import preview_episode
     from dataengine.shards.episode import iter_episodes
-    from dataengine.sim.to_grounding import to_grounding
 
     work = Path(tempfile.mkdtemp(prefix="bench_simout_"))
     try:
         src = args.episodes_dir
         if src is None:
-            from dataengine.sim.grounding_source import build_sim_episodes
+            from dataengine.fixtures.sim_frames import build_sim_episodes
 
             src = work / "episodes"
             build_sim_episodes(src, n=max(1, args.generate or 8))
@@ -70,7 +70,7 @@ def main() -> int:
             results[f"export_{fmt}_s"] = round(seconds, 3)
             results[f"export_{fmt}_images_per_s"] = round(images / seconds, 1)
             results[f"export_{fmt}_vs_decode"] = round(seconds / decode_s, 2)
-        seconds = timed(lambda: to_grounding(src, work / "grounding", workers=0, show_progress=False))
+        seconds = timed(lambda: run_conversion("sim-frames", src, work / "grounding", workers=0, show_progress=False))
         results["to_grounding_s"] = round(seconds, 3)
         results["to_grounding_vs_read"] = round(seconds / read_s, 2)
         key = episodes[0].key

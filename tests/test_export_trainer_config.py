@@ -116,11 +116,12 @@ def test_both_formats_name_only_keys_they_have(exports):
 
 
 def test_grounding_entries_point_at_a_llava_json_export(exports, tmp_path):
+    from dataengine.converters.runner import run_conversion
     from dataengine.export.llava_json import export_llava_json
-    from dataengine.sim.to_grounding import to_grounding
 
     src, _ = exports
-    to_grounding(src, tmp_path / "grounding", frames_per_episode=1, workers=0, show_progress=False)
+    options = {"frames_per_episode": 1}  # what `dataengine sim to-grounding SRC --frames-per-episode 1` runs
+    run_conversion("sim-frames", src, tmp_path / "grounding", source_options=options, workers=0, show_progress=False)
     llava = tmp_path / "llava_sim"
     export_llava_json(tmp_path / "grounding", llava, style="internvla-m1", style_options={"max_pixels": 40000})
     sources = [GroundingSource.parse(f"{llava}%30")]

@@ -6,16 +6,23 @@ from pathlib import Path
 
 import pytest
 
+from dataengine.converters.runner import run_conversion
+from dataengine.converters.sim_frames import frame_steps
 from dataengine.errors import InputError
 from dataengine.geometry import box_iou, mask_bbox_xyxy, point_inside
 from dataengine.images import sha1_hex
 from dataengine.inspect.validate import validate_path
 from dataengine.shards import iter_grounding
 from dataengine.shards.episode import iter_episodes
-from dataengine.sim.to_grounding import REPORT_NAME, frame_steps, to_grounding
 from tests.simout_helpers import EPISODES, REPO, simout_episodes
 
 K = 3
+
+
+def _to_grounding(src, out, frames_per_episode=K):
+    """What `dataengine sim to-grounding SRC --out OUT --frames-per-episode K` runs."""
+    options = {"frames_per_episode": frames_per_episode}
+    return run_conversion("sim-frames", src, out, source_options=options, workers=0, show_progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,7 @@ def episodes(tmp_path_factory):
 @pytest.fixture(scope="module")
 def grounding(episodes, tmp_path_factory):
     out = tmp_path_factory.mktemp("grounding") / "g"
-    report = to_grounding(episodes[0], out, frames_per_episode=K, workers=0, show_progress=False)
+    report = _to_grounding(episodes[0], out)
     return out, report, list(iter_grounding(out))
 
 
@@ -35,7 +42,7 @@ def test_boxes_match_the_segmentation_they_came_from(episodes, grounding):
     _, eps = episodes
     out, report, samples = grounding
     assert validate_path(out).ok
-    assert report["episodes"] == EPISODES and report["samples"] == len(samples) > 0
+    assert report["read"] == EPISODES and report["written_samples"] == len(samples) > 0
     checked = 0
     for sample in samples:
         ep_key, cam, t = sample.record.image.origin.split("/")
@@ -73,19 +80,21 @@ def test_items_frames_and_bytes(episodes, grounding):
             if item.task == "box":
                 obj = ep.record.layout.object(item.meta["uid"])
                 assert obj.name in item.query and item.meta["role"] in ("pick", "container")
-    assert report["thresholds"]["max_occlusion"] == 0.5
-    assert sum(report["skipped"].values()) >= 0 and (Path(grounding[0]) / REPORT_NAME).is_file()
+    assert report["source"] == "sim-frames" and report["options"]["frames_per_episode"] == K
+    assert sum(report["skipped_by_reason"].values()) >= 0 and (Path(grounding[0]) / "convert_report.json").is_file()
 
 
 def test_deterministic_output(episodes, grounding, tmp_path):
-    again = to_grounding(episodes[0], tmp_path / "g", frames_per_episode=K, workers=0, show_progress=False)
+    again = _to_grounding(episodes[0], tmp_path / "g")
     assert again["pairs"] == grounding[1]["pairs"]
     first = sorted(grounding[0].glob("*.tar"))
     assert [p.name for p in first] == sorted(p.name for p in (tmp_path / "g").glob("*.tar"))
     for shard in first:
         assert shard.read_bytes() == (tmp_path / "g" / shard.name).read_bytes()
-    with pytest.raises(InputError, match="frames-per-episode"):
-        to_grounding(episodes[0], tmp_path / "bad", frames_per_episode=0, workers=0)
+    with pytest.raises(InputError, match="frames_per_episode"):
+        _to_grounding(episodes[0], tmp_path / "bad", frames_per_episode=0)
+    with pytest.raises(InputError, match="its options: frames_per_episode, cameras"):
+        run_conversion("sim-frames", episodes[0], tmp_path / "bad", source_options={"frames": 2}, workers=0)
 
 
 def test_preview_gif_and_mp4(episodes, tmp_path):

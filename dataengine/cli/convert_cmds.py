@@ -6,12 +6,42 @@ import time
 from pathlib import Path
 
 import typer
+from typer.core import TyperCommand
 
 from dataengine.converters.files import DEFAULT_MAX_ANNOTATION_MB, DEFAULT_MAX_IMAGE_MB, InputLimits
-from dataengine.converters.layouts import LAYOUTS, layouts_epilog
+from dataengine.converters.registry import CONVERTERS
 from dataengine.runtime.logs import console
 
-SOURCES = ", ".join(LAYOUTS)
+SOURCES = ", ".join(CONVERTERS)
+
+
+def parse_options(pairs: list[str]) -> dict:
+    """`NAME=VALUE` pairs -> {name: value}, values read as YAML scalars or lists (`3`, `true`, `[front, wrist]`)."""
+    import yaml
+
+    from dataengine.errors import InputError
+
+    options = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"option {pair!r} is not NAME=VALUE")
+        options[name.strip()] = yaml.safe_load(value) if value.strip() else None
+    return options
+
+
+class _LayoutsHelp(TyperCommand):
+    """`convert --help` lists every source's layout and options, read from the converters only when asked for."""
+
+    @property
+    def epilog(self) -> str:
+        from dataengine.converters.registry import layouts_epilog
+
+        return layouts_epilog()
+
+    @epilog.setter
+    def epilog(self, value) -> None:
+        pass
 
 
 def convert(
@@ -41,6 +71,9 @@ def convert(
     max_annotation_mb: float = typer.Option(
         DEFAULT_MAX_ANNOTATION_MB, "--max-annotation-mb", min=0, help="Refuse annotation files larger than this."
     ),
+    option: list[str] = typer.Option(
+        [], "--option", help="A source option NAME=VALUE (repeatable; each source's options are listed below)."
+    ),
     verify_images: bool = typer.Option(
         False,
         "--verify-images",
@@ -67,6 +100,7 @@ def convert(
         ray_address=ray_address,
         resume=resume,
         keep_text_only=keep_text_only,
+        source_options=parse_options(option),
         limits=InputLimits(follow_symlinks, max_image_mb, max_annotation_mb),
         verify_images=verify_images,
     )
@@ -80,4 +114,4 @@ def convert(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("convert", epilog=layouts_epilog())(convert)
+    app.command("convert", cls=_LayoutsHelp)(convert)

@@ -22,23 +22,25 @@ def to_grounding(
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join a running Ray cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
 ) -> None:
-    """Box, point and trace QA (grounding/v1) from rendered frames, where the target is visible enough."""
+    """Box, point and trace QA (grounding/v1) from rendered frames, where the target is visible enough: the
+    `sim-frames` converter (`dataengine convert sim-frames`) with these options."""
+    from dataengine.converters.runner import run_conversion
     from dataengine.runtime.logs import setup_logging
-    from dataengine.sim.to_grounding import to_grounding as run
 
     setup_logging()
-    report = run(
-        path, out, frames_per_episode=frames_per_episode, cameras=_camera_list(cameras), workers=workers,
-        ray_address=ray_address, resume=resume,
-    )  # fmt: skip
+    options = {"frames_per_episode": frames_per_episode, "cameras": _camera_list(cameras)}
+    report = run_conversion(
+        "sim-frames", path, out, source_options=options, workers=workers, ray_address=ray_address, resume=resume
+    )
     tasks = ", ".join(f"{k} {v}" for k, v in report["items_by_task"].items()) or "none"
     console.print(
-        f"{report['samples']} samples, {report['pairs']} pairs ({tasks}) from {report['episodes']} episodes -> {out}",
+        f"{report['written_samples']} samples, {report['pairs']} pairs ({tasks}) from {report['read']} episodes "
+        f"-> {out}",
         highlight=False,
     )
-    for reason, count in report["skipped"].items():
+    for reason, count in report["skipped_by_reason"].items():
         console.print(f"  left out {reason}: {count}", highlight=False)
-    console.print(f"check: dataengine validate {out}", highlight=False)
+    console.print(f"report: {out / 'convert_report.json'}  check: dataengine validate {out}", highlight=False)
 
 
 def preview(

@@ -1,6 +1,6 @@
 """Source converters: one small reader per public dataset, one shared runner (Ray, shards, quarantine, report).
 
-Public names load lazily, so `dataengine --help` (which only needs `layouts`) stays fast.
+Public names load lazily, so `dataengine --help` stays fast; the registry imports a converter when it is asked for.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ _EXPORTS = {
     "TaskStats": "dataengine.converters.base",
     "safe_load": "dataengine.converters.safe_pickle",
     "safe_loads": "dataengine.converters.safe_pickle",
-    "LAYOUTS": "dataengine.converters.layouts",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -14,35 +14,74 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
 from dataengine.converters.files import DEFAULT_MAX_ANNOTATION_MB, DEFAULT_MAX_IMAGE_MB, InputFiles, InputLimits
 from dataengine.errors import InputError
 
 
+class SourceOptions(BaseModel):
+    """A converter's own options (`Converter.Options`; the base takes none). Given as `--option NAME=VALUE` on the
+    command line (plus the shortcuts `--images`, `--split-by`, `--keep-text-only`) and under `options:` of a recipe
+    source; unknown names and bad values are refused before any work. `ROOTS` names the fields that are folders
+    the converter reads from besides `--input` (files are only read inside those, see `converters.files`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    ROOTS: ClassVar[tuple[str, ...]] = ()
+
+
+class ImagesOption(SourceOptions):
+    images_dir: str | None = Field(default=None, description="the image folder (--images)")
+    ROOTS: ClassVar[tuple[str, ...]] = ("images_dir",)
+
+    @field_validator("images_dir")
+    @classmethod
+    def _absolute(cls, value: str | None) -> str | None:
+        return str(Path(value).expanduser().resolve()) if value is not None else None
+
+
+class SplitByOption(SourceOptions):
+    split_by: str | None = Field(default=None, description="split scheme (--split-by; the converter's split_schemes)")
+
+
+class TextOnlyOption(SourceOptions):
+    keep_text_only: bool = Field(default=False, description="keep rows without an image (--keep-text-only)")
+
+
+# Report keys of convert_report/v1 and job fingerprints: always present, with these defaults, for every source
+V1_OPTION_DEFAULTS: dict[str, Any] = {"images_dir": None, "split_by": None, "keep_text_only": False}
+
+
 @dataclass(frozen=True)
 class ConvertOptions:
-    """What the user asked for; JSON-able so tasks can rebuild their converter on any Ray worker."""
+    """What the user asked for; JSON-able so tasks can rebuild their converter on any Ray worker. `source` holds
+    the converter's own options as given (validated by its `Options` model; defaults left out)."""
 
     input_path: str
-    images_dir: str | None = None
-    split_by: str | None = None
     splits: tuple[str, ...] | None = None
     limit: int | None = None
-    keep_text_only: bool = False
     follow_symlinks: bool = False
     max_image_mb: float = DEFAULT_MAX_IMAGE_MB
     max_annotation_mb: float = DEFAULT_MAX_ANNOTATION_MB
     verify_images: bool = False  # decode each JPEG once to catch truncation hidden by an appended end marker
+    source: dict[str, Any] = field(default_factory=dict)
 
     def limits(self) -> InputLimits:
         return InputLimits(self.follow_symlinks, self.max_image_mb, self.max_annotation_mb)
 
     def to_dict(self) -> dict[str, Any]:
+        """The options as the report and the job fingerprint record them: one flat mapping."""
+        data = self.to_payload()
+        source = data.pop("source")
+        return {**data, **V1_OPTION_DEFAULTS, **source}
+
+    def to_payload(self) -> dict[str, Any]:
         data = asdict(self)
         data["splits"] = list(self.splits) if self.splits is not None else None
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ConvertOptions:
+    def from_payload(cls, data: dict[str, Any]) -> ConvertOptions:
         splits = data.get("splits")
         return cls(**{**data, "splits": tuple(splits) if splits is not None else None})
 
@@ -96,25 +135,39 @@ class Converter:
     slug: ClassVar[str]  # filename-safe form, prefix of task ids and shard names, e.g. "refcocoplus"
     license: ClassVar[str]
     layout: ClassVar[str]  # expected input layout, shown by `dataengine convert --help`
-    split_schemes: ClassVar[tuple[str, ...]] = ()  # accepted --split-by values (first is the default)
+    Options: ClassVar[type[SourceOptions]] = SourceOptions  # this source's own options
+    split_schemes: ClassVar[tuple[str, ...]] = ()  # accepted split_by values (first is the default)
 
     def __init__(self, options: ConvertOptions) -> None:
         self.options = options
         self.input_path = Path(options.input_path)
-        self.files = InputFiles([options.input_path, options.images_dir], options.limits())
+        self.source_options = self.parse_options(options.source)
+        roots = [getattr(self.source_options, name) for name in self.Options.ROOTS]
+        self.files = InputFiles([options.input_path, *roots], options.limits())
         self.splits_seen: set[str] = set()  # every split name `wants_split` was asked about (for error messages)
+
+    @classmethod
+    def parse_options(cls, values: dict[str, Any]) -> SourceOptions:
+        """This source's options validated (InputError naming the bad or unknown ones and the valid names)."""
+        try:
+            return cls.Options.model_validate(values)
+        except ValidationError as exc:
+            valid = ", ".join(cls.Options.model_fields) or "none"
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'options'}: {e['msg']}" for e in exc.errors())
+            raise InputError(f"{cls.name}: bad source option ({problems}); its options: {valid}") from None
 
     @property
     def split_by(self) -> str | None:
         if not self.split_schemes:
             return None
-        return self.options.split_by or self.split_schemes[0]
+        return getattr(self.source_options, "split_by", None) or self.split_schemes[0]
 
     def check(self) -> None:
         """Raise InputError when the input itself is unusable (run once on the driver, before any work)."""
-        if self.options.split_by is not None and self.options.split_by not in self.split_schemes:
+        split_by = getattr(self.source_options, "split_by", None)
+        if split_by is not None and split_by not in self.split_schemes:
             allowed = ", ".join(self.split_schemes) or "none (this source has a single split scheme)"
-            raise InputError(f"{self.name}: --split-by {self.options.split_by!r} is not valid; use {allowed}")
+            raise InputError(f"{self.name}: --split-by {split_by!r} is not valid; use {allowed}")
         if not self.input_path.exists():
             raise InputError(f"{self.name}: input {self.input_path} does not exist. Expected:\n{self.layout}")
 

@@ -14,7 +14,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
+from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats, TextOnlyOption
 from dataengine.converters.common import (
     ImageProblem,
     coco_image_id,
@@ -24,7 +24,6 @@ from dataengine.converters.common import (
     slug,
     strip_image_token,
 )
-from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
 
 ROWS_PER_PARTITION = 2_000
@@ -32,11 +31,21 @@ COLUMNS = ("id", "image", "conversations", "data_source")
 ROLE_NAMES = {"human": "human", "user": "human", "gpt": "gpt", "assistant": "gpt"}
 
 
+class LlavaOneVisionOptions(TextOnlyOption):
+    """llava-onevision options: whether rows without an image are kept."""
+
+
 class LlavaOneVisionConverter(Converter):
     name = "llava-onevision"
     slug = "llava_onevision"
     license = "apache-2.0 (lmms-lab/LLaVA-OneVision-Data); images under their source datasets' terms"
-    layout = LAYOUTS["llava-onevision"]
+    layout = (
+        "--input: the LLaVA-OneVision-Data root with one folder per subset, named literally (e.g. 'sharegpt4v(coco)', "
+        "'visual7w(cauldron,llava_format)'), each holding train-0000k-of-0000N.parquet with columns id, image{bytes, "
+        "path}, conversations[{from, value}], data_source; or one subset folder, or one parquet file. Read by row "
+        "group; text-only rows are skipped unless --keep-text-only."
+    )
+    Options = LlavaOneVisionOptions
 
     def parquet_files(self) -> list[tuple[str, Path]]:
         """(literal subset name, file) for every parquet file, sorted by subset then file name."""
@@ -131,7 +140,7 @@ class LlavaOneVisionConverter(Converter):
         item = {"task": "vqa", "conversation": conversation, "source_id": source_id, "meta": meta}
         record = self.record(make_key(*key_prefix, f"{row_number:07d}"), "train", None, [item])
         if not data:
-            if not self.options.keep_text_only:
+            if not self.source_options.keep_text_only:
                 stats.skip("text_only")
                 return
             stats.count("text_only_kept")

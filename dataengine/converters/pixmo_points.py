@@ -18,14 +18,13 @@ from typing import Any
 
 import orjson
 
-from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
+from dataengine.converters.base import Converter, ImagesOption, Output, Reject, Sample, TaskStats
 from dataengine.converters.common import (
     ImageProblem,
     image_info,
     make_key,
     read_image_under,
 )
-from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
 from dataengine.geometry import point_inside, round_coords
 
@@ -36,11 +35,21 @@ CLIP_TOLERANCE_PX = 1.0  # points at most this far outside the image are clipped
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
+class PixmoPointsOptions(ImagesOption):
+    """pixmo-points options: the folder or mapping file of the downloaded images."""
+
+
 class PixmoPointsConverter(Converter):
     name = "pixmo-points"
     slug = "pixmo_points"
     license = "ODC-BY-1.0 (allenai/pixmo-points); images under their own terms"
-    layout = LAYOUTS["pixmo-points"]
+    layout = (
+        "--input: PixMo-Points parquet (a file, or a folder such as data/train-0000k-of-0000N.parquet) or JSONL with "
+        "image_url, image_sha256, points[{x, y}], count, label, collection_method. --images: a folder of the "
+        "downloaded images named <image_sha256> (any extension), or a mapping file (or a folder holding "
+        "mapping.jsonl/.json/.csv/.tsv) with columns image_sha256 or image_url, and path."
+    )
+    Options = PixmoPointsOptions
 
     def parquet_files(self) -> list[Path]:
         if self.input_path.is_file():
@@ -48,7 +57,7 @@ class PixmoPointsConverter(Converter):
         return sorted(self.input_path.rglob("*.parquet"))
 
     def mapping_file(self) -> Path | None:
-        images = Path(self.options.images_dir) if self.options.images_dir else None
+        images = Path(self.source_options.images_dir) if self.source_options.images_dir else None
         if images is None:
             return None
         if images.is_file():
@@ -59,10 +68,10 @@ class PixmoPointsConverter(Converter):
         super().check()
         if not self.parquet_files():
             raise InputError(f"{self.name}: no .parquet files at {self.input_path}.\n{self.layout}")
-        if not self.options.images_dir or not Path(self.options.images_dir).exists():
+        if not self.source_options.images_dir or not Path(self.source_options.images_dir).exists():
             raise InputError(
                 f"{self.name}: --images is required (a folder of images named by SHA-256, or a mapping file): "
-                f"got {self.options.images_dir}"
+                f"got {self.source_options.images_dir}"
             )
 
     def fingerprint_files(self) -> list[Path]:
@@ -120,7 +129,7 @@ class PixmoPointsConverter(Converter):
         mapping = self.mapping_file()
         if mapping is not None:
             return _read_mapping(mapping, self.files.read_annotation(mapping)), mapping.parent
-        root = Path(self.options.images_dir)
+        root = Path(self.source_options.images_dir)
         index = {}
         for path in sorted(root.rglob("*")):
             stem = path.name.split(".", 1)[0].lower()
@@ -148,7 +157,8 @@ class PixmoPointsConverter(Converter):
         ids = [f"{partition['file_name']}:{row_number}" for row_number, _ in members]
         rel = partition["images"].get(key)
         if not key or rel is None:
-            detail = f"no local image for {key or 'a row without image_sha256/image_url'} in {self.options.images_dir}"
+            where = self.source_options.images_dir
+            detail = f"no local image for {key or 'a row without image_sha256/image_url'} in {where}"
             yield from (Reject(i, "missing_image_file", detail) for i in ids)
             return
         first = members[0][1]

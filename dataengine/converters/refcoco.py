@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
+from dataengine.converters.base import Converter, ImagesOption, Output, Reject, Sample, SplitByOption, TaskStats
 from dataengine.converters.common import (
     ImageProblem,
     UnsafePathError,
@@ -24,7 +24,6 @@ from dataengine.converters.common import (
     safe_relpath,
 )
 from dataengine.converters.files import InputFiles
-from dataengine.converters.layouts import LAYOUTS
 from dataengine.converters.safe_pickle import safe_loads
 from dataengine.errors import InputError
 from dataengine.geometry import (
@@ -63,13 +62,24 @@ def image_file_candidates(image_id: int, instances_name: str | None, ref_name: s
 REFER_DATASETS = ("refcoco", "refcoco+", "refcocog")  # folder names of lichengunc/refer's data/
 
 
+class RefCocoOptions(ImagesOption, SplitByOption):
+    """refcoco options: the COCO image folder and the split scheme."""
+
+
 class RefCocoConverter(Converter):
     name = "refcoco"
     slug = "refcoco"
     dataset_dir = "refcoco"
     split_schemes = ("unc", "google")
     license = "RefCOCO annotations (lichengunc/refer, Apache-2.0 code); COCO images under their Flickr terms"
-    layout = LAYOUTS["refcoco"]
+    layout = (
+        "--input: the `refer` data root holding refcoco/{instances.json, refs(unc).p, refs(google).p}, "
+        "refcoco+/{instances.json, refs(unc).p}, refcocog/{instances.json, refs(umd).p, refs(google).p} (or one of "
+        "those folders). --images: COCO train2014 (COCO_train2014_<12-digit id>.jpg) or train2017 (<12-digit "
+        "id>.jpg); default <input>/images/mscoco/images/train2014. --split-by unc|google (refcoco), unc (refcoco+), "
+        "umd|google (refcocog). Pickles load through a restricted unpickler."
+    )
+    Options = RefCocoOptions
 
     # --- layout --------------------------------------------------------------------------------------------
 
@@ -87,8 +97,8 @@ class RefCocoConverter(Converter):
         return self.dataset_root / "instances.json"
 
     def images_root(self) -> Path:
-        if self.options.images_dir:
-            return Path(self.options.images_dir)
+        if self.source_options.images_dir:
+            return Path(self.source_options.images_dir)
         for rel in IMAGE_DIR_CANDIDATES:
             if (self.input_path / rel).is_dir():
                 return self.input_path / rel

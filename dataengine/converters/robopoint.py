@@ -15,7 +15,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from dataengine.converters.base import Converter, Output, Reject, Sample, TaskStats
+from dataengine.converters.base import Converter, ImagesOption, Output, Reject, Sample, TaskStats, TextOnlyOption
 from dataengine.converters.common import (
     ImageProblem,
     coco_image_id,
@@ -27,7 +27,6 @@ from dataengine.converters.common import (
     strip_image_token,
 )
 from dataengine.converters.jsonarray import array_spans, iter_span
-from dataengine.converters.layouts import LAYOUTS
 from dataengine.converters.llava_onevision import ROLE_NAMES
 from dataengine.errors import InputError
 from dataengine.geometry import clip_box_xyxy, clip_point, from_norm
@@ -50,11 +49,20 @@ def parse_tuple_list(text: str) -> list[list[float]] | None:
     return tuples if arity in ({2}, {4}) else None
 
 
+class RoboPointOptions(ImagesOption, TextOnlyOption):
+    """robopoint options: the image folder and whether rows without an image are kept."""
+
+
 class RoboPointConverter(Converter):
     name = "robopoint"
     slug = "robopoint"
     license = "apache-2.0 (wentao-yuan/robopoint-data); COCO/GQA/VG/OCR-VQA/TextVQA images under their terms"
-    layout = LAYOUTS["robopoint"]
+    layout = (
+        "--input: robopoint_1432k.json (a JSON list of {id, image, conversations}) or the folder holding it. "
+        "--images: the folder where the images/*.tar.gz archives were extracted (default <input folder>/images); "
+        "`image` paths are relative to it."
+    )
+    Options = RoboPointOptions
 
     @property
     def json_path(self) -> Path:
@@ -67,8 +75,8 @@ class RoboPointConverter(Converter):
         return candidates[0] if len(candidates) == 1 else named
 
     def images_root(self) -> Path:
-        if self.options.images_dir:
-            return Path(self.options.images_dir)
+        if self.source_options.images_dir:
+            return Path(self.source_options.images_dir)
         return self.json_path.parent / "images"
 
     def check(self) -> None:
@@ -111,7 +119,7 @@ class RoboPointConverter(Converter):
         image = row.get("image")
         record = self.record(make_key(self.slug, f"{index:07d}", slug(row_id, 40)), "train", None, [])
         if not image:
-            if not self.options.keep_text_only:
+            if not self.source_options.keep_text_only:
                 stats.skip("text_only")
                 return
             record["items"] = [_vqa_item([t for pair in pairs for t in pair], source_id)]

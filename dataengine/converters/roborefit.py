@@ -27,7 +27,6 @@ from dataengine.converters.common import (
     read_image_under,
     safe_relpath,
 )
-from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
 from dataengine.geometry import clip_box_xyxy, mask_crop_inner_point
 from dataengine.records.query import guess_query_kind
@@ -40,7 +39,11 @@ class RoboRefItConverter(Converter):
     name = "roborefit"
     slug = "roborefit"
     license = "RoboRefIt (luyh20/VL-Grasp, MIT code; data terms per the VL-Grasp release)"
-    layout = LAYOUTS["roborefit"]
+    layout = (
+        "--input: the RoboRefIt data root holding final_dataset/{train,testA,testB}/roborefit_<split>.json with "
+        "image/, depth/ and mask/<idx>/<k>.png beside them (or the final_dataset folder itself). Paths in the JSON "
+        "use Windows backslashes, relative to the data root."
+    )
 
     @property
     def data_root(self) -> Path:

@@ -24,6 +24,7 @@ from dataengine.converters.base import ConvertOptions, Reject, TaskStats
 from dataengine.converters.common import gc_paused
 from dataengine.converters.files import InputLimits
 from dataengine.converters.registry import get_converter
+from dataengine.converters.registry import source_options as converter_options
 from dataengine.converters.report import REPORT_NAME, build_report, merge_quarantine
 from dataengine.errors import InputError
 from dataengine.images import jpeg_fully_coded, stable_text
@@ -45,39 +46,45 @@ def run_conversion(
     input_path: str | Path,
     out_dir: str | Path,
     *,
+    source_options: dict[str, Any] | None = None,
     images_dir: str | Path | None = None,
     split_by: str | None = None,
+    keep_text_only: bool = False,
     splits: list[str] | tuple[str, ...] | None = None,
     limit: int | None = None,
     workers: int | None = None,
     ray_address: str | None = None,
     resume: bool = False,
-    keep_text_only: bool = False,
     limits: InputLimits | None = None,
     verify_images: bool = False,
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Convert one source into grounding/v1 shards under `out_dir`; returns the report (also saved as
-    `convert_report.json`). `workers=0` runs inline; otherwise tasks run on Ray (local unless `ray_address`).
-    Raises InputError when the input itself is unusable; bad records are quarantined, never fatal. `limits`: which
-    files may be read and how large (`converters.files`; default: inside the input folders, 256 MB an image).
-    `verify_images` decodes every JPEG once (`images.jpeg_fully_coded`, ~2 ms a COCO image) to quarantine files
-    cut short whose end marker was put back, which the header checks cannot see."""
+    `convert_report.json`). `source_options` are the converter's own options (its `Options` model; `images_dir`,
+    `split_by` and `keep_text_only` are shortcuts for the options of that name). `workers=0` runs inline; otherwise
+    tasks run on Ray (local unless `ray_address`). Raises InputError when the input or an option is unusable; bad
+    records are quarantined, never fatal. `limits`: which files may be read and how large (`converters.files`;
+    default: inside the input folders, 256 MB an image). `verify_images` decodes every JPEG once
+    (`images.jpeg_fully_coded`, ~2 ms a COCO image) to quarantine files cut short whose end marker was put back,
+    which the header checks cannot see."""
     converter_cls = get_converter(source)
     limits = limits or InputLimits()
     if limit is not None and limit < 1:
         raise InputError(f"--limit must be a positive number, got {limit}")
+    shortcuts = {"images_dir": images_dir, "split_by": split_by, "keep_text_only": keep_text_only or None}
+    values = {k: str(v) if k == "images_dir" else v for k, v in shortcuts.items() if v is not None}
+    clash = sorted(set(values) & set(source_options or {}))
+    if clash:
+        raise InputError(f"{source}: options {clash} given twice")
     options = ConvertOptions(
         input_path=str(Path(input_path).expanduser().resolve()),
-        images_dir=str(Path(images_dir).expanduser().resolve()) if images_dir is not None else None,
-        split_by=split_by,
         splits=tuple(splits) if splits else None,
         limit=limit,
-        keep_text_only=keep_text_only,
         follow_symlinks=limits.follow_symlinks,
         max_image_mb=limits.max_image_mb,
         max_annotation_mb=limits.max_annotation_mb,
         verify_images=verify_images,
+        source=converter_options(source, {**values, **(source_options or {})}),
     )
     out = Path(out_dir)
     JobState(out).check_owner(resume)  # refuse a folder that is not ours before reading any input
@@ -94,7 +101,7 @@ def run_conversion(
         raise InputError(f"{source}: nothing to convert in {options.input_path} {detail}")
     width = max(5, len(str(len(partitions) - 1)))
     tasks = [
-        Task(f"{converter_cls.slug}-{i:0{width}d}", {"source": source, "options": options.to_dict(), "partition": p})
+        Task(f"{converter_cls.slug}-{i:0{width}d}", {"source": source, "options": options.to_payload(), "partition": p})
         for i, p in enumerate(partitions)
     ]
     log.info("%s: %d partitions from %s", source, len(tasks), options.input_path)
@@ -128,7 +135,7 @@ def _convert(source, converter, options, tasks, out, workers, ray_address, resum
 def convert_partition(task: Task, out_dir: Path) -> dict[str, Any]:
     """Ray task body: read one partition, write its shards, manifest part and quarantine part."""
     payload = task.payload
-    options = ConvertOptions.from_dict(payload["options"])
+    options = ConvertOptions.from_payload(payload["options"])
     converter = get_converter(payload["source"])(options)
     stats = TaskStats()
     for reason, n in payload["partition"].get("skipped_in_plan", {}).items():  # filtered before partitioning

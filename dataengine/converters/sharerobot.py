@@ -22,7 +22,6 @@ from dataengine.converters.common import (
     read_image_under,
     slug,
 )
-from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
 from dataengine.geometry import clip_box_xyxy, round_coords, xywh_to_xyxy
 
@@ -35,7 +34,12 @@ class ShareRobotConverter(Converter):
     name = "sharerobot"
     slug = "sharerobot"
     license = "ShareRobot (BAAI/ShareRobot; benchmark split apache-2.0); frames from Open X-Embodiment datasets"
-    layout = LAYOUTS["sharerobot"]
+    layout = (
+        "--input: the ShareRobot root holding trajectory/*.json (+ trajectory/images/) and/or affordance/*.json (+ "
+        "affordance/images/); rows {id, image, meta_data{original_width, original_height}, instruction, points | "
+        "affordance{x, y, width, height}}, image paths relative to <kind>/images/. A file named test.json gives split "
+        "test, others train."
+    )
 
     def json_files(self) -> list[tuple[str, Path]]:
         """(kind, file) for every annotation JSON, trajectory first, files sorted by name."""

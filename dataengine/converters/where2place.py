@@ -26,7 +26,6 @@ from dataengine.converters.common import (
     strip_image_token,
 )
 from dataengine.converters.files import InputFiles
-from dataengine.converters.layouts import LAYOUTS
 from dataengine.errors import InputError
 from dataengine.geometry import sample_points_in_mask
 
@@ -41,7 +40,10 @@ class Where2PlaceConverter(Converter):
     name = "where2place"
     slug = "where2place"
     license = "apache-2.0 (wentao-yuan/where2place)"
-    layout = LAYOUTS["where2place"]
+    layout = (
+        "--input: the Where2Place folder holding point_questions.jsonl ({question_id, image, text, category} per "
+        "line), images/ and masks/<line index:02d>.jpg."
+    )
 
     @property
     def questions_path(self) -> Path:

@@ -83,6 +83,8 @@ def _check_spec(loc: tuple, spec: InputSpec) -> list[tuple[tuple, str]]:
             return [((*loc, "converter"), f"converters are not available ({exc})")]
         if spec.converter not in names:
             problems.append(((*loc, "converter"), f"unknown converter {spec.converter!r}; valid: {names}"))
+        else:
+            problems += _check_options(loc, spec.converter, spec)
     if spec.kind == "converter":
         if not Path(spec.input).exists():
             problems.append(((*loc, "input"), f"{spec.input} does not exist"))
@@ -107,7 +109,26 @@ def _check_spec(loc: tuple, spec: InputSpec) -> list[tuple[tuple, str]]:
                 problems.append(
                     ((*loc, "fixture_options"), f"unknown option {key!r} of fixture {spec.fixture!r}; valid: {options}")
                 )
+            if spec.converter is None and spec.options:
+                problems += _check_options(loc, spec.fixture, spec)
     return problems
+
+
+def _check_options(loc: tuple, converter: str, spec: InputSpec) -> list[tuple[tuple, str]]:
+    """The converter's own options (`options:` plus the `images`, `split_by`, `keep_text_only` shortcuts)."""
+    from dataengine.converters.registry import source_options
+    from dataengine.errors import InputError
+
+    try:
+        source_options(converter, {**_shortcuts(spec), **(spec.options or {})})
+    except InputError as exc:
+        return [((*loc, "options"), str(exc))]
+    return []
+
+
+def _shortcuts(spec: InputSpec) -> dict:
+    values = {"images_dir": spec.images, "split_by": spec.split_by, "keep_text_only": spec.keep_text_only or None}
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def _check_export(loaded: LoadedRecipe) -> list[tuple[tuple, str]]:
@@ -249,6 +270,8 @@ def _converted(
                          spec.max_annotation_mb or DEFAULT_MAX_ANNOTATION_MB)  # fmt: skip
     if limits != InputLimits():
         options["limits"] = asdict(limits)  # in the cache key only when set, so existing caches stay valid
+    if spec.options:
+        options["source_options"] = spec.options  # likewise
     identity = {"converter": converter, "options": options, "inputs": _without_paths(fp_in), "engine": __version__}
     key = _key(identity)
     out = cache_dir / "convert" / f"{_safe(label)}-{key}"
@@ -272,6 +295,7 @@ def _converted(
         ray_address=run.ray_address,
         resume=out.exists(),
         keep_text_only=spec.keep_text_only,
+        source_options=spec.options,
         limits=limits,
         show_progress=run.show_progress,
     )

@@ -40,6 +40,7 @@ class InputSpec(_Strict):
     split_by: str | None = Field(default=None, description="refcoco* split scheme: unc, umd or google")
     limit: int | None = Field(default=None, gt=0, description="convert at most this many records (trial runs)")
     keep_text_only: bool = False
+    options: dict[str, Any] | None = Field(default=None, description="the converter's own options (by name)")
     follow_symlinks: bool = Field(default=False, description="read files symlinks lead to outside input / images")
     max_image_mb: float | None = Field(default=None, gt=0, description="the converter's --max-image-mb")
     max_annotation_mb: float | None = Field(default=None, gt=0, description="the converter's --max-annotation-mb")
@@ -57,6 +58,7 @@ class InputSpec(_Strict):
                 "images",
                 "split_by",
                 "limit",
+                "options",
                 "follow_symlinks",
                 "max_image_mb",
                 "max_annotation_mb",

@@ -1,45 +1,102 @@
-"""Simulator frames -> `grounding/v1` records: boxes, grasp/place points and future tool traces from episode labels.
+"""Simulator frames -> `grounding/v1`: the `sim-frames` converter (boxes, grasp/place points and future tool traces
+from the labels of generated episodes).
 
-For each episode and camera, K frames at fixed fractions of the episode (step floor((i + 0.5) * T / K), i < K) become
-one sample each: the stored JPEG bytes as they are (no re-encode) and the items whose target is visible enough:
+`dataengine convert sim-frames --input EPISODES_DIR --out DIR`, `dataengine sim to-grounding EPISODES_DIR --out DIR`
+(the same conversion, with `--frames-per-episode` and `--cameras`) and recipe sources with `converter: sim-frames`
+all run it through the shared runner: one partition per episode shard; `--limit N` keeps the first N episodes.
 
+For each episode and camera, K frames at fixed fractions of the episode (step floor((i + 0.5) * T / K), i < K)
+become one sample each: the stored JPEG bytes as they are (no re-encode) and the items whose target is visible
+enough:
 - box, pick object and container, queried by the instruction's name ("pink eraser") and, when no other object in
-  the scene shares it, by size + first attribute + name ("small rubber eraser"). Visible enough: at least
-  `MIN_VISIBLE_PX` segmentation pixels, occlusion <= `MAX_OCCLUSION` (both as the generator labels them) and each
-  box side >= `MIN_BOX_SIDE_PX`.
+  the scene shares it, by size + first attribute + name ("small rubber eraser"). Visible enough: the generator's
+  visibility label (segmentation pixels and occlusion, `episode.json` `labels`) and each box side >=
+  `MIN_BOX_SIDE_PX`.
 - point, the grasp point (needs the pick object visible) and the place point (needs the container visible), inside
   the image.
 - trace, the next K tool positions projected (all inside the image, at least `MIN_TRACE_PX` long).
-
 Coordinates are pixels of the stored frame (grounding/v1 rounds them to 2 decimals). Whatever is left out is
-counted by a snake_case reason. `episode_grounding` is the one reader: `dataengine sim to-grounding` (below) and the
-corpus builder's `sim-frames` source (`dataengine.sim.grounding_source`) both call it.
+counted by a snake_case reason (`skipped_by_reason` of the report).
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from pathlib import Path
+from typing import Any
 
 import numpy as np
+from pydantic import Field
 
-from dataengine.errors import InputError
+from dataengine.converters.base import Converter, Output, Sample, SourceOptions, TaskStats
 from dataengine.geometry import point_inside
 from dataengine.images import probe_image, sha1_hex
-from dataengine.records.grounding import GroundingRecord
 from dataengine.records.layout import SceneObject
-from dataengine.shards.episode import EpisodeData
-from dataengine.sim.labels import MAX_VISIBLE_OCCLUSION, MIN_VISIBLE_PX
+from dataengine.shards.episode import EpisodeData, episode_shards, iter_episodes
 
-SOURCE = "sim"
+SOURCE = "sim"  # the records' `source`
 LICENSE = "Apache-2.0"
 DEFAULT_FRAMES_PER_EPISODE = 4
 MIN_BOX_SIDE_PX = 4.0
-MAX_OCCLUSION = MAX_VISIBLE_OCCLUSION
 MIN_TRACE_PX = 3.0
-REPORT_NAME = "to_grounding_report.json"
+COUNTED = ("samples", "items")  # reported as counts (`sim_<name>`), not as reasons to skip
+
+
+class SimFramesOptions(SourceOptions):
+    """sim-frames options: how many frames per episode and camera, and which cameras."""
+
+    frames_per_episode: int = Field(default=DEFAULT_FRAMES_PER_EPISODE, ge=1, description="frames per episode")
+    cameras: list[str] | None = Field(default=None, min_length=1, description="cameras to read (None: all)")
+
+
+class SimFramesConverter(Converter):
+    name = "sim-frames"
+    slug = "simframes"
+    license = LICENSE
+    layout = (
+        "--input: a `dataengine sim generate` output folder (episode/v1 .tar shards with rendered frames), "
+        "or one episode shard."
+    )
+    Options = SimFramesOptions
+
+    def check(self) -> None:
+        super().check()
+        episode_shards(self.input_path)
+
+    def fingerprint_files(self):
+        return episode_shards(self.input_path)
+
+    def plan(self) -> list[dict[str, Any]]:
+        from dataengine.shards.index import sample_table
+
+        partitions, kept = [], 0
+        for shard in episode_shards(self.input_path):
+            if self.options.limit is not None:
+                keys = [row[0] for row in sample_table(shard)]
+                take = max(0, min(len(keys), self.options.limit - kept))
+                kept += take
+                if take == 0:
+                    break
+                partitions.append({"shard": str(shard), "keys": keys[:take]})
+            else:
+                partitions.append({"shard": str(shard), "keys": None})
+        return partitions
+
+    def read(self, partition: dict[str, Any], stats: TaskStats) -> Iterator[Output]:
+        options = self.source_options
+        counts: Counter = Counter()
+        for ep in iter_episodes(partition["shard"], partition["keys"]):
+            stats.read += 1
+            for record, jpeg in episode_grounding(ep, options.frames_per_episode, options.cameras, counts):
+                if not self.wants_split(record["split"]):
+                    stats.skip("split_not_selected")
+                    continue
+                yield Sample(record, jpeg, [record["image"]["origin"]])
+        for reason, n in counts.items():
+            if reason in COUNTED:
+                stats.count(f"sim_{reason}", n)
+            else:
+                stats.skip(reason, n)
 
 
 def frame_steps(num_steps: int, k: int) -> list[int]:
@@ -48,27 +105,21 @@ def frame_steps(num_steps: int, k: int) -> list[int]:
     return sorted({min(num_steps - 1, int((i + 0.5) * num_steps / k)) for i in range(k)})
 
 
-def name_phrase(obj: SceneObject) -> str:
-    return f"{obj.color} {obj.name}" if obj.color and obj.color not in obj.name else obj.name
-
-
 def attribute_phrase(obj: SceneObject) -> str | None:
     if not obj.attributes:
         return None
     return f"{obj.size_label} {obj.attributes[0]} {obj.name}"
 
 
-def _unique(phrase: str | None, obj: SceneObject, objects: Sequence[SceneObject], how) -> bool:
-    return phrase is not None and all(how(o) != phrase for o in objects if o.uid != obj.uid)
-
-
 def box_queries(obj: SceneObject, objects: Sequence[SceneObject]) -> list[str]:
     """Queries that single out `obj` in this scene: name phrase, attribute phrase (each only when unambiguous)."""
+    from dataengine.sim.language import phrase
+
     out = []
-    for how in (name_phrase, attribute_phrase):
-        phrase = how(obj)
-        if _unique(phrase, obj, objects, how):
-            out.append(phrase)
+    for how in (phrase, attribute_phrase):
+        text = how(obj)
+        if text is not None and all(how(o) != text for o in objects if o.uid != obj.uid):
+            out.append(text)
     return out
 
 
@@ -132,13 +183,15 @@ def episode_grounding(
     ep: EpisodeData, frames_per_episode: int, cameras: Sequence[str] | None, counts: Counter
 ) -> Iterator[tuple[dict, bytes]]:
     """(grounding/v1 record as a dict, JPEG bytes) for the chosen frames of one episode; counts what it drops."""
+    from dataengine.sim.language import phrase
+
     if not ep.rendered or "pick_box_xyxy" not in ep.arrays:
         counts["episode_not_rendered"] += 1
         return
     layout = ep.record.layout
     pick, place = layout.pick, layout.place
     relation = ep.record.task.relation
-    pick_name, place_name = name_phrase(pick), name_phrase(place)
+    pick_name, place_name = phrase(pick), phrase(place)
     # Instructions, used as written by exports: the grasp and place points, and the tool's path for the task.
     grasp_query = f"Point to where the gripper should grasp the {pick_name}."
     place_query = f"Point to where the {pick_name} should be placed {relation} the {place_name}."
@@ -182,105 +235,3 @@ def episode_grounding(
             counts["samples"] += 1
             counts["items"] += len(items)
             yield record, jpeg
-
-
-# --- the `dataengine sim to-grounding` job --------------------------------------------------------------------
-
-
-def _convert_shard(task, out_dir: Path) -> dict:
-    from dataengine.runtime.jobs import STATE_DIR
-    from dataengine.shards import GroundingShardWriter, iter_samples, write_manifest
-    from dataengine.shards.episode import decode_episode
-
-    payload = task.payload
-    counts: Counter = Counter()
-    by_task: Counter = Counter()
-    writer = GroundingShardWriter(out_dir, task.task_id, max_samples=10_000, max_bytes=1 << 30)
-    with writer:
-        for sample in iter_samples(payload["shard"]):
-            ep = decode_episode(sample)
-            counts["episodes"] += 1
-            for data, jpeg in episode_grounding(ep, payload["frames_per_episode"], payload["cameras"], counts):
-                record = GroundingRecord.model_validate(data)
-                writer.write(record, jpeg)
-                by_task.update(item.task for item in record.items)
-    write_manifest(writer.rows, out_dir / STATE_DIR / "parts" / f"{task.task_id}.manifest.parquet")
-    return {"counts": dict(counts), "items_by_task": dict(by_task), "pairs": writer.pairs}
-
-
-def to_grounding(
-    episodes_dir: str | Path,
-    out_dir: str | Path,
-    *,
-    frames_per_episode: int = DEFAULT_FRAMES_PER_EPISODE,
-    cameras: Sequence[str] | None = None,
-    workers: int | None = None,
-    ray_address: str | None = None,
-    resume: bool = False,
-    show_progress: bool = True,
-) -> dict:
-    """Convert every episode shard under `episodes_dir` into grounding/v1 shards (one task per episode shard),
-    `manifest.parquet` and `to_grounding_report.json` in `out_dir`. Returns the report."""
-    from dataengine.runtime.atomic import atomic_write_text
-    from dataengine.runtime.jobs import STATE_DIR, Task, job_lock, mark_complete, run_tasks
-    from dataengine.runtime.progress import RunningTotals
-    from dataengine.shards import MANIFEST_NAME, merge_manifests
-    from dataengine.shards.episode import episode_shards
-
-    if frames_per_episode < 1:
-        raise InputError(f"--frames-per-episode must be at least 1, got {frames_per_episode}")
-    shards = episode_shards(episodes_dir)
-    width = max(5, len(str(len(shards))))
-    payload = {"frames_per_episode": frames_per_episode, "cameras": list(cameras) if cameras else None}
-    tasks = [Task(f"simframes-{i:0{width}d}", {**payload, "shard": str(s)}) for i, s in enumerate(shards)]
-    identity = {**payload, "shards": [[str(s), s.stat().st_size] for s in shards], "version": 1}
-    fingerprint = json.dumps(identity, sort_keys=True)
-    out = Path(out_dir)
-    totals = RunningTotals(lambda r: {"samples": r["counts"].get("samples", 0)})
-    with job_lock(out, "sim to-grounding", resume=resume):
-        results = run_tasks(
-            _convert_shard,
-            tasks,
-            out,
-            job_name="sim to-grounding",
-            fingerprint=hash_text(fingerprint),
-            workers=workers,
-            ray_address=ray_address,
-            resume=resume,
-            describe=lambda rs: f"{totals.update(rs)['samples']} samples",
-            show_progress=show_progress,
-        )
-        parts = [out / STATE_DIR / "parts" / f"{t.task_id}.manifest.parquet" for t in tasks]
-        merge_manifests(parts, out / MANIFEST_NAME)
-        counts: Counter = Counter()
-        by_task: Counter = Counter()
-        for r in results:
-            counts.update(r["counts"])
-            by_task.update(r["items_by_task"])
-        skipped = {k: v for k, v in counts.items() if k not in ("samples", "items", "episodes")}
-        report = {
-            "source": str(Path(episodes_dir).resolve()),
-            "episodes": counts.get("episodes", 0),
-            "samples": counts.get("samples", 0),
-            "items": counts.get("items", 0),
-            "pairs": sum(r["pairs"] for r in results),
-            "items_by_task": dict(sorted(by_task.items())),
-            "skipped": dict(sorted(skipped.items())),
-            "frames_per_episode": frames_per_episode,
-            "cameras": list(cameras) if cameras else "all",
-            "thresholds": {
-                "min_visible_px": MIN_VISIBLE_PX,
-                "max_occlusion": MAX_OCCLUSION,
-                "min_box_side_px": MIN_BOX_SIDE_PX,
-                "min_trace_px": MIN_TRACE_PX,
-            },
-        }
-        atomic_write_text(out / REPORT_NAME, json.dumps(report, indent=1, sort_keys=True) + "\n")
-        mark_complete(out)
-    return report
-
-
-def hash_text(text: str) -> str:
-    import hashlib
-
-    return hashlib.sha1(text.encode("utf-8"), usedforsecurity=False).hexdigest()
