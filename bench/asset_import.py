@@ -84,7 +84,7 @@ def generation(work: Path, episodes: int) -> dict:
     from dataengine.sim.generate import generate
     from dataengine.sim.importer.fixtures import write_mesh_library
     from dataengine.sim.importer.job import ImportOptions, import_assets
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     os.environ["DATAENGINE_CACHE_DIR"] = str(work / "cache-generation")
     write_mesh_library(work / "library")

@@ -54,7 +54,7 @@ def is_lost(index: int) -> bool:
 def trivial_chunk(task: Task, out_dir: Path) -> dict:
     """A chunk task's outputs and result, with trivial work (see the module docstring)."""
     from dataengine.shards import ShardWriter
-    from dataengine.sim.sample import episode_key
+    from dataengine.sim.episode_members import episode_key
 
     p = task.payload
     name = p["recipe"]["name"]

@@ -15,10 +15,10 @@ pytest.importorskip("trimesh")
 pytest.importorskip("coacd")
 
 from dataengine.errors import JobStateError
+from dataengine.records.layout import MeshSpec, Part, Pose
 from dataengine.sim.assets import DEFAULT_CATALOG, load_catalog, make_object
 from dataengine.sim.importer.fixtures import BAD, GOOD, write_mesh_library
 from dataengine.sim.importer.job import CATALOG_NAME, QUARANTINE_NAME, ImportOptions, import_assets
-from dataengine.sim.layout import MeshSpec, Part, Pose
 from dataengine.sim.meshes import resolve_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -145,7 +145,7 @@ def _recipe_with_imported_objects(root: Path, tmp: Path, episodes: int) -> Path:
 def test_episodes_are_generated_with_imported_textured_objects(imported, tmp_path):
     from dataengine.shards import iter_samples, list_shards
     from dataengine.sim.generate import generate
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     root, _ = imported
     recipe = load_recipe(_recipe_with_imported_objects(root, tmp_path, episodes=2))
@@ -161,8 +161,8 @@ def test_episodes_are_generated_with_imported_textured_objects(imported, tmp_pat
 
 def test_the_mujoco_scene_uses_the_textures_and_the_convex_pieces(imported):
     from dataengine.sim.backends.mujoco import MujocoBackend
+    from dataengine.sim.recipe import load_recipe
     from dataengine.sim.sampler import sample_layout
-    from dataengine.sim.spec import load_recipe
 
     root, _ = imported
     catalog = load_catalog([DEFAULT_CATALOG, root / "catalog" / CATALOG_NAME])
@@ -191,8 +191,8 @@ def test_usd_export_carries_the_texture_uvs_and_convex_pieces(imported, tmp_path
     pytest.importorskip("pxr")
     from pxr import Usd, UsdGeom, UsdPhysics, UsdShade, UsdValidation
 
+    from dataengine.sim.recipe import load_recipe
     from dataengine.sim.sampler import sample_layout
-    from dataengine.sim.spec import load_recipe
     from dataengine.sim.usd.export import stage_text
     from dataengine.sim.usd.stage import build_stage, object_path
     from tests.fixtures.usd_scenes import write_stub_franka

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import typer
-from typer.core import TyperCommand
 
 from dataengine.converters.files import DEFAULT_MAX_ANNOTATION_MB, DEFAULT_MAX_IMAGE_MB, InputLimits
 from dataengine.converters.registry import CONVERTERS
@@ -28,20 +27,6 @@ def parse_options(pairs: list[str]) -> dict:
             raise InputError(f"option {pair!r} is not NAME=VALUE")
         options[name.strip()] = yaml.safe_load(value) if value.strip() else None
     return options
-
-
-class _LayoutsHelp(TyperCommand):
-    """`convert --help` lists every source's layout and options, read from the converters only when asked for."""
-
-    @property
-    def epilog(self) -> str:
-        from dataengine.converters.registry import layouts_epilog
-
-        return layouts_epilog()
-
-    @epilog.setter
-    def epilog(self, value) -> None:
-        pass
 
 
 def convert(
@@ -113,5 +98,13 @@ def convert(
     )
 
 
+def _layouts_epilog() -> str:
+    from dataengine.converters.registry import layouts_epilog
+
+    return layouts_epilog()
+
+
 def register(app: typer.Typer) -> None:
-    app.command("convert", cls=_LayoutsHelp)(convert)
+    from dataengine.cli.groups import lazy_epilog
+
+    app.command("convert", cls=lazy_epilog(_layouts_epilog))(convert)

@@ -31,7 +31,7 @@ def llava_json(
     style: str = typer.Option(
         "qwen2.5-vl",
         "--style",
-        help="Answer style: qwen2.5-vl, qwen3-vl, internvl, florence2, molmo, robopoint, internvla-m1, normalized.",
+        help="Answer style (the styles and their options are listed below).",
     ),
     style_option: list[str] = typer.Option(
         [], "--style-option", help="Style option NAME=VALUE, repeatable (e.g. max_pixels=50176, decimals=4)."
@@ -90,8 +90,15 @@ def hf(
         console.print(f"pushed: {push(out, push_to_hub, private=private)}", highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    from dataengine.cli.groups import export_app, reads_job_folders
+def _styles_epilog() -> str:
+    from dataengine.formats.registry import STYLE_NAMES, style_options
 
-    export_app.command("llava-json")(reads_job_folders(llava_json))
+    styles = [f"{name} ({', '.join(style_options(name)) or 'no options'})" for name in STYLE_NAMES]
+    return "Answer styles (--style, with their --style-option names): " + "; ".join(styles) + "."
+
+
+def register(app: typer.Typer) -> None:
+    from dataengine.cli.groups import export_app, lazy_epilog, reads_job_folders
+
+    export_app.command("llava-json", cls=lazy_epilog(_styles_epilog))(reads_job_folders(llava_json))
     export_app.command("hf")(reads_job_folders(hf))

@@ -1,10 +1,12 @@
-"""Command groups shared by several CLI modules (`dataengine sim ...`, `dataengine export ...`)."""
+"""Command groups shared by several CLI modules (`dataengine sim ...`, `dataengine export ...`) and helpers the
+command modules share."""
 
 import functools
 import inspect
 from collections.abc import Callable
 
 import typer
+from typer.core import TyperCommand
 
 sim_app = typer.Typer(no_args_is_help=True, help="Simulated pick-and-place demonstrations (MuJoCo by default).")
 export_app = typer.Typer(no_args_is_help=True, help="Export shards to formats other tools read.")
@@ -30,3 +32,19 @@ def reads_job_folders(command: Callable) -> Callable:
     extra = inspect.Parameter("allow_incomplete", inspect.Parameter.KEYWORD_ONLY, default=option, annotation=bool)
     wrapper.__signature__ = signature.replace(parameters=[*signature.parameters.values(), extra])
     return wrapper
+
+
+def lazy_epilog(build: Callable[[], str]) -> type[TyperCommand]:
+    """A command class whose `--help` epilog is `build()`, called only when the help is shown (so the CLI starts
+    without importing the registries an epilog lists)."""
+
+    class LazyEpilogCommand(TyperCommand):
+        @property
+        def epilog(self) -> str:
+            return build()
+
+        @epilog.setter
+        def epilog(self, value: str | None) -> None:  # click sets it in __init__; the property wins
+            pass
+
+    return LazyEpilogCommand

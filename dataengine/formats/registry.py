@@ -34,8 +34,9 @@ STYLE_NAMES = tuple(STYLES)
 
 def style_options(name: str) -> list[str]:
     """Option names a style accepts (its constructor's keyword arguments)."""
-    params = inspect.signature(_style_class(name).__init__).parameters
-    return [p for p in params if p != "self"]
+    params = inspect.signature(_style_class(name).__init__).parameters.values()
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)  # object.__init__: no options
+    return [p.name for p in params if p.name != "self" and p.kind not in variadic]
 
 
 def get_style(name: str, **options: Any) -> AnswerStyle:

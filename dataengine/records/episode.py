@@ -53,7 +53,7 @@ class Instructions(_Model):
 
 
 class TaskInfo(_Model):
-    family: Literal["pick_place"] = "pick_place"
+    family: str = Field(default="pick_place", pattern=r"^[a-z][a-z0-9_]*$", description="task family")
     template: str
     relation: Literal["in", "on"]
     pick_uid: str

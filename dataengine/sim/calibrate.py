@@ -107,7 +107,7 @@ import resource, sys
 import ray  # a Ray worker process imports it before its first task
 from dataengine.sim.generate import run_chunk
 from dataengine.shards import ShardWriter
-from dataengine.sim import assets, labels, language, render, sample, search
+from dataengine.sim import assets, episode_members, families, labels, language, render, search
 from dataengine.sim.backends import get_backend
 get_backend(sys.argv[1])
 use = resource.getrusage(resource.RUSAGE_SELF)

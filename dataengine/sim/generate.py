@@ -63,10 +63,10 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     from dataengine.rewrite.base import tally_provenance
     from dataengine.shards import ShardWriter
     from dataengine.sim.assets import load_catalog
-    from dataengine.sim.labels import compute_labels
-    from dataengine.sim.language import relation_for, rewrite_all, scene_facts
+    from dataengine.sim.episode_members import build_members, episode_key
+    from dataengine.sim.families import get_family
+    from dataengine.sim.language import rewrite_all
     from dataengine.sim.render import render_episode
-    from dataengine.sim.sample import build_members, episode_key
     from dataengine.sim.search import EpisodeNotFound, find_episode, look_seed
 
     payload = task.payload
@@ -74,6 +74,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     catalog = load_catalog(recipe.catalogs or None)
     backend = _worker_backend(recipe.backend)
     backend.catalog_dir = catalog.base_dir  # relative mesh files in the layouts resolve against it
+    family = get_family(recipe.task.family)
     failures: Counter = Counter()
     found, lost, renders = [], [], []
     cpu_physics = cpu_render = 0.0
@@ -93,17 +94,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
             rendered = render_episode(
                 backend, recipe, episode.layout, episode.trajectory, look_seed(recipe.seed, index)
             )
-            grasp_step = next(b for n, _, b in episode.plan.phases if n == "close") - 1
-            labels = compute_labels(
-                episode.layout,
-                episode.trajectory,
-                rendered,
-                episode.plan.grasp_point_m,
-                grasp_step,
-                episode.plan.place_point_m,
-                recipe.trace_horizon,
-                catalog.base_dir,
-            )
+            labels = family.labels(episode.layout, episode.plan, episode.trajectory, rendered, recipe, catalog.base_dir)
             if not recipe.render.segmentation:
                 rendered.segmentation = {}  # labels are made; masks are (T, H, W) per camera: do not hold a chunk's
             renders.append((rendered, labels))
@@ -112,8 +103,8 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
         else:
             renders.append((None, None))
     keys = [episode_key(recipe.name, e.index) for e in found]
-    relations = [relation_for(e.layout, recipe.task.relation_by_container) for e in found]
-    facts = [scene_facts(k, e.layout, r, recipe.split) for k, e, r in zip(keys, found, relations, strict=True)]
+    relations = [family.relation(e.layout, recipe) for e in found]
+    facts = [family.scene_facts(k, e.layout, r, recipe.split) for k, e, r in zip(keys, found, relations, strict=True)]
     vocabulary = sorted({a.name for a in catalog.objects + catalog.containers})
     rewrites = rewrite_all(payload["rewriter"], facts, recipe.seed, vocabulary) if found else []
     provenance = tally_provenance(rewrites, payload["rewriter"])
@@ -278,5 +269,5 @@ def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewrit
     if recipe.perturb is not None:
         stats["episodes_perturbed"] = sum(r.get("perturbed", 0) for r in results)
     atomic_write_text(out_dir / STATS_NAME, json.dumps(stats, indent=1, sort_keys=True))
-    atomic_write_text(out_dir / RECIPE_NAME, json.dumps(recipe.model_dump(mode="json"), indent=1, sort_keys=True))
+    atomic_write_text(out_dir / RECIPE_NAME, json.dumps(recipe.resolved(), indent=1, sort_keys=True))
     return stats

@@ -12,13 +12,14 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from dataengine.errors import RecipeError
 from dataengine.recipe_loader import apply_overrides, deep_merge, load_yaml_recipe, read_yaml_mapping, validate
 from dataengine.records.layout import Rgba
 from dataengine.sim.assets import SIM_SCENES_DIR
 from dataengine.sim.backends.base import RenderQuality
+from dataengine.sim.families import DEFAULT_FAMILY, FAMILIES
 
 
 class _Strict(BaseModel):
@@ -102,12 +103,20 @@ class PerturbSpec(_Strict):
 
 class TaskSpec(_Strict):
     name: str
+    family: str = Field(default=DEFAULT_FAMILY, description="task family (`dataengine.sim.families`)")
     relation_by_container: dict[str, Literal["in", "on"]] = Field(default_factory=dict)
     table: TableSpec = TableSpec()
     layout: LayoutSpec
     robot: RobotSpec
     randomization: RandomizationSpec
     expert: ExpertSpec = ExpertSpec()
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, value: str) -> str:
+        if value not in FAMILIES:
+            raise ValueError(f"unknown task family {value!r}; known: {', '.join(FAMILIES)}")
+        return value
 
 
 RENDER_PRESETS: dict[str, RenderQuality] = {
@@ -162,10 +171,21 @@ class SimRecipe(_Strict):
             raise ValueError(f"cameras {unknown} are not in rig {self.camera_rig!r}; it has {names}")
         return self
 
+    def resolved(self) -> dict:
+        """The recipe as JSON data (`recipe.resolved.json`). `task.family` is left out when it is pick_place, the
+        family every recipe had before families existed, so their outputs and fingerprints keep their bytes."""
+        data = self.model_dump(mode="json")
+        if data["task"]["family"] == DEFAULT_FAMILY:
+            del data["task"]["family"]
+        return data
+
     def fingerprint(self) -> str:
         """Hash of everything that changes the output (not the episode count: it only extends the work list)."""
         # `perturb` only counts when set, so recipes without it keep the fingerprints they always had
-        data = self.model_dump(mode="json", exclude={"episodes"} | ({"perturb"} if self.perturb is None else set()))
+        data = self.resolved()
+        del data["episodes"]
+        if self.perturb is None:
+            del data["perturb"]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -27,7 +27,7 @@ class ReplayResult:
 
 
 def replay_sample(backend, sample: dict) -> ReplayResult:
-    from dataengine.sim.predicates import check_success
+    from dataengine.sim.families import get_family
 
     record = EpisodeRecord.from_json_bytes(sample[JSON_MEMBER])
     arrays = load_npz(sample[ARRAYS_MEMBER])
@@ -42,7 +42,7 @@ def replay_sample(backend, sample: dict) -> ReplayResult:
     for arm, grip in zip(executed, arrays["action_gripper_opening"], strict=True):
         backend.set_joint_targets(arm, float(grip))
         backend.step(1)
-    reason = check_success(backend, layout)
+    reason = get_family(record.task.family).success(backend, layout)
     final = np.array([backend.object_pose(o.uid)[0] for o in layout.objects])
     error = float(np.max(np.linalg.norm(final - arrays["final_object_poses"][:, :3], axis=1)))
     return ReplayResult(record.key, reason is None, reason, error)

@@ -1,4 +1,5 @@
-"""Find one validated episode: sample, plan and execute attempts (physics only) until one succeeds.
+"""Find one validated episode: sample, plan and execute attempts (physics only) with the recipe's task family
+(`sim.families`) until one succeeds.
 
 Attempt `a` of episode `i` draws everything from `default_rng([seed, i, a])`, so the episode found depends only on
 (recipe, seed, index), never on which worker ran it or what it ran before.
@@ -15,11 +16,12 @@ import numpy as np
 from dataengine.records.layout import Layout
 from dataengine.sim.assets import Catalog
 from dataengine.sim.backends.base import SimBackend
-from dataengine.sim.expert import Plan, plan_pick_place
+from dataengine.sim.expert import Plan
+from dataengine.sim.families import get_family
 from dataengine.sim.perturb import episode_is_perturbed, joint_noise
 from dataengine.sim.recipe import SimRecipe
-from dataengine.sim.rollout import Trajectory, execute
-from dataengine.sim.sampler import AttemptFailed, sample_layout
+from dataengine.sim.rollout import Trajectory
+from dataengine.sim.sampler import AttemptFailed
 
 
 @dataclass
@@ -55,17 +57,18 @@ def find_episode(recipe: SimRecipe, catalog: Catalog, backend: SimBackend, index
     cpu0 = time.process_time()
     failures: Counter = Counter()
     perturbed = episode_is_perturbed(recipe.perturb, recipe.seed, index)
+    family = get_family(recipe.task.family)
     for attempt in range(recipe.max_attempts_per_episode):
         rng = attempt_rng(recipe.seed, index, attempt)
         try:
-            layout = sample_layout(recipe, catalog, rng)
+            layout = family.sample_layout(recipe, catalog, rng)
             backend.load(layout, control_hz=recipe.control_hz, quality=recipe.render.quality)
-            plan = plan_pick_place(backend, layout, recipe.task.expert)
+            plan = family.plan(backend, layout, recipe)
             noise = None
             if perturbed:
                 steps = len(plan.arm_targets_rad)
                 noise = joint_noise(recipe.perturb, plan.phases, steps, recipe.seed, index, attempt)
-            trajectory = execute(backend, layout, plan, noise=noise)
+            trajectory = family.execute(backend, layout, plan, noise=noise)
         except AttemptFailed as exc:
             failures[exc.reason] += 1
             continue

@@ -32,7 +32,7 @@ def _missing(kind: str, path: Path, data_root: Path | None) -> InputError:
             f"`dataengine sim generate recipes/sim/pick_place_demo.yaml --out {path}`"
         )
     else:
-        how = f"`dataengine demo --out {root}` (writes {root}/corpus) or `dataengine corpus build RECIPE --out {path}`"
+        how = f"`dataengine demo --out {root}` (writes {root}/corpus) or `dataengine build RECIPE --out {path}`"
     return InputError(f"no {kind} shards at {path}: make them with {how}, then pass the folder with --data")
 
 

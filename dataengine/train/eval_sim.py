@@ -10,7 +10,7 @@ training frames; none for a state policy), its state vector (built by `dataengin
 in training; the `task` state takes its privileged features from the expert's plan of the layout) and the spatially
 prompted instruction, predicts a chunk, and the first `execute_steps` actions are applied as joint targets (through
 `dataengine.train.actions.ChunkExecutor`: IK of the tool targets, or measured joints + delta; gripper closed or
-open). An episode succeeds as soon as `check_success` holds;
+open). An episode succeeds as soon as the task family's success predicate holds;
 it fails after `max_steps` control steps. Layouts come from the recipe without its `perturb` section.
 """
 
@@ -76,7 +76,7 @@ def evaluate_in_sim(
 ) -> dict:
     from dataengine.sim.assets import load_catalog
     from dataengine.sim.backends import get_backend
-    from dataengine.sim.language import base_instruction, relation_for
+    from dataengine.sim.families import get_family
     from dataengine.sim.recipe import load_recipe
     from dataengine.sim.render import draw_look
     from dataengine.sim.search import EpisodeNotFound, find_episode, look_seed
@@ -85,6 +85,7 @@ def evaluate_in_sim(
     sim = sim.model_copy(update={"seed": sim.seed + seed_offset, "perturb": None})
     if cameras is None:
         cameras = [camera or sim.render.cameras[0]]
+    family = get_family(sim.task.family)
     catalog = load_catalog(sim.catalogs or None)
     backend = get_backend(sim.backend, catalog_dir=catalog.base_dir)
     results, reasons = [], Counter()
@@ -103,14 +104,14 @@ def evaluate_in_sim(
             backend.load(layout, control_hz=sim.control_hz, quality=sim.render.quality)
             backend.apply_look(draw_look(sim, layout, np.random.default_rng(look_seed(sim.seed, index))))
             backend.reset()
-            instruction = base_instruction(layout, relation_for(layout, sim.task.relation_by_container))
+            instruction = family.instruction(layout, family.relation(layout, sim))
             if hasattr(policy, "start_episode"):  # per-episode state (e.g. `RecordedActionsPolicy`)
                 policy.start_episode(index)
             gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
             live = LiveState(normalizer.state_kind, layout, context, backend.control_dt_s)
             episode = _rollout(
-                policy, encoder, normalizer, backend, layout, prompt_for(instruction, spatial_prompt), gen, device,
-                cameras, live, image_size, sim.render.jpeg_quality, max_steps, execute_steps,
+                policy, encoder, normalizer, backend, family, layout, prompt_for(instruction, spatial_prompt), gen,
+                device, cameras, live, image_size, sim.render.jpeg_quality, max_steps, execute_steps,
             )  # fmt: skip
             reason = episode["outcome"]
             reasons[reason] += 1
@@ -147,13 +148,11 @@ def _frame(backend, camera: str, encoder, image_size: int, jpeg_quality: int) ->
 
 
 def _rollout(
-    policy, encoder, normalizer, backend, layout, prompt, gen, device, cameras, live, image_size, jpeg_quality,
-    max_steps, execute_steps,
+    policy, encoder, normalizer, backend, family, layout, prompt, gen, device, cameras, live, image_size,
+    jpeg_quality, max_steps, execute_steps,
 ) -> dict:  # fmt: skip
     """One closed-loop episode from the backend's current (reset) state. Also tracks progress short of success:
     the closest the tool came to the pick object and whether the object was lifted."""
-    from dataengine.sim.predicates import check_success
-
     collate = Collator(encoder)
     closed_m, open_m = normalizer.gripper_targets_m()
     pick = layout.pick.uid
@@ -186,7 +185,7 @@ def _rollout(
             pos = backend.object_pose(pick)[0]
             min_dist = min(min_dist, float(np.linalg.norm(backend.robot().tool_pos_m - pos)))
             lifted = lifted or float(pos[2]) - start_z > LIFT_M
-            failure = check_success(backend, layout)
+            failure = family.success(backend, layout)
             if failure is None:
                 outcome = "success"
                 break

@@ -18,7 +18,7 @@ _BACKEND: dict[str, object] = {}
 
 
 def _trial_recipe():
-    from dataengine.sim.spec import load_recipe
+    from dataengine.sim.recipe import load_recipe
 
     recipe = load_recipe(TRIAL_RECIPE)
     layout = recipe.task.layout.model_copy(update={"distractors": (0, 0)})

@@ -22,7 +22,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from dataengine.errors import InputError, MissingDependencyError
-from dataengine.runtime.jobs import Task, atomic_write_text, job_lock, mark_complete, run_tasks
+from dataengine.runtime.atomic import atomic_write_text
+from dataengine.runtime.jobs import Task, job_lock, mark_complete, run_tasks
 
 CATALOG_NAME = "catalog.yaml"
 QUARANTINE_NAME = "quarantine.jsonl"

@@ -59,23 +59,25 @@ def write_text_atomic(path: Path, text: str) -> str:
 def episode_layout(recipe: SimRecipe, catalog, index: int, backend=None) -> tuple[Layout, int, Counter]:
     """(layout, attempt, failures by reason) of episode `index`: physics-validated when a backend is given,
     else the first attempt the sampler accepts. Raises EpisodeNotFound when no attempt succeeds."""
-    from dataengine.sim.sampler import AttemptFailed, sample_layout
+    from dataengine.sim.families import get_family
+    from dataengine.sim.sampler import AttemptFailed
     from dataengine.sim.search import EpisodeNotFound, attempt_rng, find_episode
 
     if backend is not None:
         found = find_episode(recipe, catalog, backend, index)
         return found.layout, found.attempt, found.failures
+    family = get_family(recipe.task.family)
     failures: Counter = Counter()
     for attempt in range(recipe.max_attempts_per_episode):
         try:
-            return sample_layout(recipe, catalog, attempt_rng(recipe.seed, index, attempt)), attempt, failures
+            return family.sample_layout(recipe, catalog, attempt_rng(recipe.seed, index, attempt)), attempt, failures
         except AttemptFailed as exc:
             failures[exc.reason] += 1
     raise EpisodeNotFound(index, failures)
 
 
 def episode_metadata(recipe: SimRecipe, index: int, attempt: int, validated: bool) -> dict:
-    from dataengine.sim.sample import episode_key
+    from dataengine.sim.episode_members import episode_key
 
     return {
         "recipe": recipe.name,

@@ -120,7 +120,7 @@ def define_part(
 
 def _define_collision_pieces(stage: Usd.Stage, path: str, part: Part, catalog_dir) -> None:
     """The imported mesh's convex pieces as invisible (guide) colliders beside its visual prim."""
-    from dataengine.sim.layout import MeshSpec
+    from dataengine.records.layout import MeshSpec
     from dataengine.sim.meshes import mesh_arrays
 
     for k, file in enumerate(part.mesh.collision):

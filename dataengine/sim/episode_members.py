@@ -129,6 +129,7 @@ def build_members(
         failures=dict(sorted(found.failures.items())),
         success=True,
         task=TaskInfo(
+            family=recipe.task.family,
             template=recipe.task.name,
             relation=relation,
             pick_uid=pick.uid,
