@@ -21,21 +21,17 @@ app = typer.Typer(
     "generate simulated demos and train a VLA.",
 )
 
-# Each module registers its commands; add a new command group by adding its module here.
+# One module per top-level command, one package per command group (`sim`, `export`); each registers its
+# commands. Add a new one here (a new command of a group goes into its package).
 COMMAND_MODULES: list[str] = [
     "dataengine.cli.inspect_cmds",
-    "dataengine.cli.export_cmds",
+    "dataengine.cli.export",
     "dataengine.cli.build_cmds",
     "dataengine.cli.convert_cmds",
     "dataengine.cli.fixtures_cmds",
-    "dataengine.cli.sim_cmds",
-    "dataengine.cli.sim_plan_cmds",
-    "dataengine.cli.assets_cmds",
+    "dataengine.cli.sim",
     "dataengine.cli.rewrite_cmds",
     "dataengine.cli.train_cmds",
-    "dataengine.cli.lerobot_cmds",
-    "dataengine.cli.sim_outputs_cmds",
-    "dataengine.cli.usd_cmds",
     "dataengine.cli.demo",
 ]
 

@@ -1,4 +1,4 @@
-"""`dataengine sim generate | replay`: simulated pick-and-place demonstrations on MuJoCo (CPU) by default."""
+"""`dataengine sim generate | replay | probe`: simulated pick-and-place demonstrations on MuJoCo (CPU) by default."""
 
 from __future__ import annotations
 
