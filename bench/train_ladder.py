@@ -121,6 +121,7 @@ STATE_GRID = {
     "state/steps_1000": {"stage2.steps": 1000},
     "state/demos_50": {"data.max_episodes": 50},
     "state/demos_100": {"data.max_episodes": 100},
+    "state/demos_400": {"data.max_episodes": 400},
 }
 
 

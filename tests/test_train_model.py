@@ -162,6 +162,18 @@ def test_number_tokens_round_trip():
     assert NUMBER_BASE + 5 not in encode_text("05")  # a leading zero stays bytes, so "05" is not read as 5
 
 
+def test_a_byte_tokenizer_checkpoint_gets_a_clear_error(tmp_path):
+    from dataengine.errors import InputError
+    from dataengine.train.checkpoint import MODEL_FILE, load_model_weights
+
+    policy, _ = tiny_policy(0.5)
+    state = policy.state_dict()
+    state["backbone.token_embed.weight"] = torch.zeros(260, state["backbone.token_embed.weight"].shape[1])
+    torch.save(state, tmp_path / MODEL_FILE)
+    with pytest.raises(InputError, match="byte-only tokenizer"):
+        load_model_weights(tmp_path, policy, torch.device("cpu"))
+
+
 def test_constrained_decoding_makes_an_untrained_model_answer_in_the_grammar():
     """Free greedy decoding of an untrained model is gibberish; under the grammar every answer parses with the
     task's number of coordinates, and points/traces close within the token budget."""

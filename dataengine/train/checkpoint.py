@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from dataengine.errors import InputError
+from dataengine.train.tokenizer import LEGACY_BYTE_VOCAB
 
 MODEL_FILE, OPTIM_FILE, STATE_FILE = "model.pt", "optimizer.pt", "state.json"
 RECIPE_FILE, STATS_FILE = "recipe.yaml", "norm_stats.json"
@@ -72,7 +73,14 @@ def read_state(ckpt: Path) -> dict:
 
 
 def load_model_weights(ckpt: Path, model: torch.nn.Module, device: torch.device) -> None:
-    model.load_state_dict(torch.load(ckpt / MODEL_FILE, map_location=device, weights_only=True))
+    state = torch.load(ckpt / MODEL_FILE, map_location=device, weights_only=True)
+    embed = state.get("backbone.token_embed.weight")
+    if embed is not None and embed.shape[0] == LEGACY_BYTE_VOCAB:
+        raise InputError(
+            f"{ckpt} was trained with the tiny model's byte-only tokenizer (260 tokens); this version reads numbers "
+            "as single tokens (dataengine/train/tokenizer.py): retrain it with `dataengine train RECIPE --out NEW_DIR`"
+        )
+    model.load_state_dict(state)
 
 
 def load_optimizer(ckpt: Path, optimizer, scheduler, device: torch.device) -> bool:

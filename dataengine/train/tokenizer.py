@@ -15,6 +15,7 @@ PAD, BOS, SEP, EOS = 256, 257, 258, 259
 NUMBER_BASE = 260
 MAX_NUMBER = 9999
 VOCAB_SIZE = NUMBER_BASE + MAX_NUMBER + 1
+LEGACY_BYTE_VOCAB = 260  # checkpoints of the byte-only tokenizer (before number tokens)
 IGNORE_INDEX = -100
 _DIGITS = re.compile(rb"[0-9]+")
 
