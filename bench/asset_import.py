@@ -127,9 +127,9 @@ def main() -> None:
             "coacd_over_hull_cpu": round(coacd["cpu_s"] / hull["cpu_s"], 2),
             "coacd_share_of_cpu": round(1 - hull["cpu_s"] / coacd["cpu_s"], 3),
         }
+        print(json.dumps(result, indent=1), flush=True)
         if args.episodes:
-            result["generation"] = generation(work, args.episodes)
-        print(json.dumps(result, indent=1))
+            print(json.dumps({"generation": generation(work, args.episodes)}, indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -15,7 +15,7 @@ pytest.importorskip("mink")
 from dataengine.errors import InputError
 from dataengine.sim.assets import DEFAULT_CATALOG
 from dataengine.sim.generate import MANIFEST_NAME, generate
-from dataengine.sim.spec import load_recipe
+from dataengine.sim.recipe import load_recipe
 
 DEMO = Path(__file__).resolve().parents[1] / "recipes/sim/pick_place_demo.yaml"
 CUBE_OBJ = (

@@ -106,6 +106,14 @@ class SceneObject(_Model):
     grasp_yaw_rad: float = Field(default=0.0, description="grasp yaw in the object frame (closing axis = +x)")
     grasp_height_m: float | None = Field(default=None, description="height of the grasp point above the bottom")
     interior: Interior | None = None
+    scale: float = Field(default=1.0, gt=0, description="size relative to the catalog asset (left out when 1)")
+
+    @model_serializer(mode="wrap")
+    def _omit_unit_scale(self, handler):
+        data = handler(self)
+        if data.get("scale") == 1.0:
+            data.pop("scale")
+        return data
 
 
 class Table(_Model):

@@ -160,6 +160,27 @@ def _object_parts(asset: AssetSpec, base_dir: str) -> tuple[list[Part], tuple[fl
     raise RecipeError(f"asset {asset.id!r}: unknown shape {kind!r}")
 
 
+def scaled_asset(asset: AssetSpec, factor: float) -> AssetSpec:
+    """An object asset `factor` times as large in every direction (mass x factor^3), same id and look."""
+    if factor == 1.0 or asset.shape is None:
+        return asset
+    ((kind, value),) = asset.shape.items()
+    if kind == "mesh":
+        mesh = MeshSpec.model_validate(value)
+        value = {**value, "scale": [float(s) * factor for s in mesh.scale]}
+    elif kind == "parts":
+        value = [
+            {**p, "size_m": [v * factor for v in p.get("size_m", [])],
+             "pos_m": [v * factor for v in p.get("pos_m", (0, 0, 0))],
+             **({"mesh": {**p["mesh"], "scale": [s * factor for s in p["mesh"].get("scale", (1, 1, 1))]}}
+                if p.get("mesh") else {})}
+            for p in value
+        ]  # fmt: skip
+    else:
+        value = [float(v) * factor for v in value]
+    return asset.model_copy(update={"shape": {kind: value}, "mass_kg": asset.mass_kg * factor**3})
+
+
 def parts_half_extents(parts: list[Part]) -> tuple[float, float, float]:
     """Rough bounding half extents of explicit parts (boxes and spheres exact, others by their largest size)."""
     lo, hi = np.full(3, np.inf), np.full(3, -np.inf)

@@ -101,6 +101,26 @@ class PerturbSpec(_Strict):
         return self
 
 
+class VariationSpec(_Strict):
+    """Randomization axes beyond the task template's (off when the recipe has no `variation:`). Each is drawn per
+    episode after everything else, so setting one never changes the other draws, and each is recorded in the
+    episode: light colours and directions and camera fields of view in its look, object scales in its layout."""
+
+    light_color_jitter: float = Field(default=0.0, ge=0, le=0.5, description="per-channel diffuse factor 1 +- this")
+    light_dir_jitter_rad: float = Field(default=0.0, ge=0, le=0.8, description="tilt of each light's direction")
+    camera_fovy_jitter_deg: float = Field(default=0.0, ge=0, le=15, description="world cameras' fovy +- this")
+    object_scale: tuple[float, float] = Field(
+        default=(1.0, 1.0), description="uniform scale range of graspable objects (mass scales with its cube)"
+    )
+
+    @model_validator(mode="after")
+    def _scale_range(self) -> VariationSpec:
+        low, high = self.object_scale
+        if not 0.5 <= low <= high <= 1.5:
+            raise ValueError(f"variation.object_scale {self.object_scale} must satisfy 0.5 <= low <= high <= 1.5")
+        return self
+
+
 class TaskSpec(_Strict):
     name: str
     family: str = Field(default=DEFAULT_FAMILY, description="task family (`dataengine.sim.families`)")
@@ -160,6 +180,7 @@ class SimRecipe(_Strict):
     rewriter: str = "offline"
     render: RenderSpec = RenderSpec()
     perturb: PerturbSpec | None = Field(default=None, description="recovery demonstrations (off when absent)")
+    variation: VariationSpec | None = Field(default=None, description="more randomization axes (off when absent)")
 
     @model_validator(mode="after")
     def _cameras_known(self) -> SimRecipe:
@@ -181,11 +202,12 @@ class SimRecipe(_Strict):
 
     def fingerprint(self) -> str:
         """Hash of everything that changes the output (not the episode count: it only extends the work list)."""
-        # `perturb` only counts when set, so recipes without it keep the fingerprints they always had
+        # optional sections only count when set, so recipes without them keep the fingerprints they always had
         data = self.resolved()
         del data["episodes"]
-        if self.perturb is None:
-            del data["perturb"]
+        for name in ("perturb", "variation"):
+            if getattr(self, name) is None:
+                del data[name]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from dataengine.records.layout import Layout, Light, Look
 from dataengine.sim.backends.base import SimBackend
-from dataengine.sim.recipe import SimRecipe
+from dataengine.sim.recipe import SimRecipe, VariationSpec
 from dataengine.sim.rig import rig_cameras
 from dataengine.sim.rollout import Trajectory
 
@@ -71,13 +71,40 @@ def draw_look(recipe: SimRecipe, layout: Layout, rng: np.random.Generator) -> Lo
         layout.table.top_center_m[2],
         jitter=jitter,
     )
-    return Look(
+    look = Look(
         table_rgba=tuple(spec.table_rgbas[int(rng.integers(len(spec.table_rgbas)))]),
         table_texture=spec.table_textures[int(rng.integers(len(spec.table_textures)))],
         floor_rgba=tuple(spec.floor_rgbas[int(rng.integers(len(spec.floor_rgbas)))]),
         lights=lights,
         cameras=cams,
     )
+    return vary_look(look, recipe.variation, rng) if recipe.variation is not None else look
+
+
+def _tilted(direction, max_angle: float, rng: np.random.Generator) -> tuple[float, float, float]:
+    """`direction` turned by up to `max_angle` about a random axis perpendicular to it."""
+    d = np.asarray(direction, dtype=float)
+    d = d / np.linalg.norm(d)
+    axis = np.cross(d, rng.normal(size=3))
+    axis = axis / (np.linalg.norm(axis) or 1.0)
+    angle = float(rng.uniform(0, max_angle))
+    turned = d * np.cos(angle) + np.cross(axis, d) * np.sin(angle)  # Rodrigues, axis perpendicular to d
+    return tuple(float(v) for v in turned)
+
+
+def vary_look(look: Look, variation: VariationSpec, rng: np.random.Generator) -> Look:
+    """The recipe's extra axes on a drawn look: light colours and directions, world cameras' fields of view."""
+    lights = []
+    for light in look.lights:
+        factors = rng.uniform(1 - variation.light_color_jitter, 1 + variation.light_color_jitter, size=3)
+        diffuse = tuple(float(min(1.0, c * f)) for c, f in zip(light.diffuse, factors, strict=True))
+        direction = _tilted(light.dir, variation.light_dir_jitter_rad, rng)
+        lights.append(light.model_copy(update={"diffuse": diffuse, "dir": direction}))
+    cams = []
+    for cam in look.cameras:
+        jitter = float(rng.uniform(-variation.camera_fovy_jitter_deg, variation.camera_fovy_jitter_deg))
+        cams.append(cam.model_copy(update={"fovy_deg": cam.fovy_deg + jitter}) if cam.mount == "world" else cam)
+    return look.model_copy(update={"lights": lights, "cameras": cams})
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:

@@ -12,7 +12,7 @@ import numpy as np
 
 from dataengine.geometry import yaw_to_quat_wxyz
 from dataengine.records.layout import Layout, Pose, RobotStart, SceneObject, Table
-from dataengine.sim.assets import AssetSpec, Catalog, graspable, make_container, make_object
+from dataengine.sim.assets import AssetSpec, Catalog, graspable, make_container, make_object, scaled_asset
 from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rig import rig_cameras, rig_lights
 
@@ -86,6 +86,12 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
     spec = task.layout
     top = task.table.top_z_m
     pick_asset, container_asset, distractor_assets = choose_assets(recipe, catalog, rng)
+    scales: dict[str, float] = {}
+    variation = recipe.variation
+    if variation is not None and variation.object_scale != (1.0, 1.0):  # drawn only when asked: other draws stay
+        scales = {a.id: float(rng.uniform(*variation.object_scale)) for a in [pick_asset, *distractor_assets]}
+        pick_asset = scaled_asset(pick_asset, scales[pick_asset.id])
+        distractor_assets = [scaled_asset(a, scales[a.id]) for a in distractor_assets]
     origin = Pose(pos_m=(0.0, 0.0, top))
     container = make_container(container_asset, "container", origin)
     pick_color, pick_rgba = _paint(recipe, pick_asset, rng)
@@ -99,6 +105,8 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
                 continue
         uid = f"obj_{len(distractors) + 1}"
         distractors.append(make_object(asset, uid, "distractor", origin, catalog.base_dir, rgba, color))
+    for obj in [pick, *distractors]:
+        obj.scale = round(scales.get(obj.asset_id, 1.0), 6)
     placed: list[SceneObject] = []
     for obj in [container, pick, *distractors]:
         is_container = obj.kind == "container"
