@@ -13,10 +13,10 @@ import yaml
 pytest.importorskip("mujoco")
 
 from dataengine.sim.assets import load_catalog
+from dataengine.sim.recipe import load_recipe
 from dataengine.sim.render import draw_look
 from dataengine.sim.rig import load_rig
 from dataengine.sim.sampler import AttemptFailed, sample_layout
-from dataengine.sim.recipe import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "recipes/sim/pick_place_demo.yaml"
