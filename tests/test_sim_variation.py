@@ -30,7 +30,7 @@ VARIATION = {
 
 def _varied_recipe(tmp: Path, **changes):
     data = yaml.safe_load(DEMO.read_text())
-    data.update(variation=VARIATION, **changes)
+    data.update({"variation": VARIATION, **changes})
     path = tmp / "recipe.yaml"
     path.write_text(yaml.safe_dump(data))
     return load_recipe(path)
@@ -100,3 +100,132 @@ def test_a_varied_episode_records_its_look_and_scales(tmp_path):
     nominal = next(c["fovy_deg"] for c in load_rig("default")["cameras"] if c["name"] == "front")
     assert 0 < abs(front["fovy_deg"] - nominal) <= 6.0
     assert all(0.8 <= o["scale"] <= 1.2 for o in episode["layout"]["objects"] if o["kind"] == "object")
+
+
+SCENE_AXES = {
+    "table_height_jitter_m": 0.06,
+    "light_count": [1, 4],
+    "camera_pos_jitter_m": 0.05,
+    "camera_rot_jitter_deg": 4.0,
+    "object_scale_by_category": {"fruit": [0.9, 0.95]},
+    "walls": {"sides": ["back", "front", "left", "right"], "textures": ["none", "checker"]},
+}
+
+
+def _texture_png(path: Path) -> Path:
+    from PIL import Image
+
+    yy, xx = np.mgrid[:64, :64]
+    rgb = np.stack([(xx * 4) % 256, (yy * 4) % 256, ((xx + yy) * 2) % 256], axis=-1).astype(np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def _scene_recipe(tmp: Path, **changes):
+    _texture_png(tmp / "wood.png")
+    return _varied_recipe(tmp, variation={**VARIATION, **SCENE_AXES, "table_texture_files": ["wood.png"]}, **changes)
+
+
+def test_later_axes_left_at_their_defaults_keep_a_variation_recipes_fingerprint(tmp_path):
+    plain = _varied_recipe(tmp_path)
+    defaults = {"light_count": None, "walls": None, "table_height_jitter_m": 0.0, "object_scale_by_category": {}}
+    assert _varied_recipe(tmp_path, variation={**VARIATION, **defaults}).fingerprint() == plain.fingerprint()
+    assert _scene_recipe(tmp_path).fingerprint() != plain.fingerprint()
+    layout = json.loads(_layout(load_recipe(DEMO), 0).to_json())
+    assert "walls" not in layout and "height_m" not in layout["table"] and "texture_file" not in layout["table"]
+
+
+def test_bad_scene_axes_are_refused_with_their_names(tmp_path):
+    from dataengine.errors import RecipeError
+
+    for bad, words in [
+        ({"light_count": [0, 3]}, "light_count"),
+        ({"object_scale_by_category": {"fruit": [0.2, 1.0]}}, "object_scale_by_category.fruit"),
+        ({"table_texture_files": ["missing.png"]}, "not found"),
+        ({"table_texture_files": ["wood.jpg"]}, "not a PNG"),
+    ]:
+        (tmp_path / "wood.jpg").write_bytes(b"x")
+        with pytest.raises(RecipeError, match=words):
+            _varied_recipe(tmp_path, variation={**VARIATION, **bad})
+
+
+def test_scene_axes_are_drawn_after_the_layout_and_keep_its_draws(tmp_path):
+    plain, varied = load_recipe(DEMO), _scene_recipe(tmp_path)
+    heights, counts, fruit = [], set(), []
+    for seed in range(8):
+        a, b = _layout(_varied_recipe(tmp_path), seed), _layout(varied, seed)
+        dz = b.table.top_center_m[2] - a.table.top_center_m[2]
+        heights.append(dz)
+        assert abs(dz) <= 0.06 and b.table.height_m == pytest.approx(0.75 + dz)
+        assert b.table.floor_z_m == pytest.approx(a.table.floor_z_m)  # the floor stays; the robot stands on the top
+        assert b.robot.base_pos_m[2] == pytest.approx(a.robot.base_pos_m[2] + dz)
+        for obj_a, obj_b in zip(a.objects, b.objects, strict=True):
+            assert obj_b.pose.pos_m[:2] == obj_a.pose.pos_m[:2] and obj_b.pose.quat_wxyz == obj_a.pose.quat_wxyz
+            assert obj_b.pose.pos_m[2] == pytest.approx(obj_a.pose.pos_m[2] + dz)
+            if obj_b.category == "fruit":
+                fruit.append(obj_b.scale)
+        assert [c.model_dump() for c in b.cameras] == [c.model_dump() for c in a.cameras]  # world-fixed
+        assert 1 <= len(b.lights) <= 4 and [x.name for x in b.lights[:2]] == [x.name for x in a.lights[: len(b.lights)]]
+        counts.add(len(b.lights))
+        assert b.table.texture_file.endswith("wood.png")
+        assert sorted(w.name for w in b.walls) == ["back", "front", "left", "right"]
+        for cam in (c for c in b.cameras if c.mount == "world"):  # no wall stands between a camera and the table
+            for wall in b.walls:
+                axis = 0 if wall.name in ("back", "front") else 1
+                sign = 1 if wall.name in ("front", "left") else -1
+                inner = wall.center_m[axis] - sign * wall.half_size_m[axis]
+                assert sign * inner > sign * cam.pos_m[axis] + 0.1
+        assert json.loads(b.to_json())["walls"] and json.loads(b.to_json())["table"]["height_m"]
+    assert len(set(heights)) == 8 and len(counts) >= 2
+    assert fruit and all(0.9 <= s <= 0.95 for s in fruit)
+    assert plain.variation is None
+
+
+def test_camera_pose_jitter_moves_and_turns_world_cameras_only(tmp_path):
+    from dataengine.geometry import quat_angle_between_rad
+
+    base, varied = _varied_recipe(tmp_path), _scene_recipe(tmp_path)
+    layout = _layout(varied, 2)
+    moved = 0
+    for seed in range(6):
+        a = draw_look(base, layout, np.random.default_rng(seed))
+        b = draw_look(varied, layout, np.random.default_rng(seed))
+        for cam_a, cam_b in zip(a.cameras, b.cameras, strict=True):
+            assert cam_a.fovy_deg == cam_b.fovy_deg  # the earlier draws are kept
+            shift = np.abs(np.subtract(cam_b.pos_m, cam_a.pos_m))
+            angle = quat_angle_between_rad(cam_a.quat_wxyz, cam_b.quat_wxyz)
+            if cam_a.mount == "wrist":
+                assert shift.max() == 0 and angle == 0
+            else:
+                assert shift.max() <= 0.05 + 1e-9 and np.rad2deg(angle) <= 4.0 + 1e-6
+                moved += shift.max() > 0
+        assert len(b.lights) == len(layout.lights) and b.table_rgba == (1.0, 1.0, 1.0, 1.0)
+    assert moved >= 6
+
+
+def test_the_expert_succeeds_and_labels_follow_the_jittered_cameras(tmp_path):
+    from dataengine.geometry import gl_camera_to_cv, pose_to_matrix
+    from dataengine.shards import iter_samples, list_shards
+    from dataengine.shards.episode import load_npz
+    from dataengine.sim.generate import generate
+
+    recipe = _scene_recipe(tmp_path, episodes=2, render={"preset": "fast", "cameras": ["front", "side"], "width": 96,
+                                                         "height": 96})  # fmt: skip
+    stats = generate(recipe, tmp_path / "out", workers=0, show_progress=False)
+    assert stats["episodes_written"] == 2 and not stats["episodes_lost"]
+    visible = 0
+    for shard in list_shards(tmp_path / "out"):
+        for sample in iter_samples(shard):
+            episode = json.loads(sample["episode.json"])
+            assert episode["layout"]["walls"] and "height_m" in episode["layout"]["table"]
+            assert len(episode["look"]["lights"]) == len(episode["layout"]["lights"])
+            arrays = load_npz(sample["arrays.npz"])
+            for c, cam in enumerate(episode["look"]["cameras"]):  # recorded extrinsics = the jittered pose
+                expected = gl_camera_to_cv(pose_to_matrix(cam["pos_m"], cam["quat_wxyz"]))
+                np.testing.assert_allclose(arrays["cam_T_cam_to_world"][0, c], expected, atol=1e-5)
+            box, centre, seen = arrays["pick_box_xyxy"], arrays["pick_center_2d"], arrays["pick_visible"]
+            inside = (centre[..., 0] >= box[..., 0]) & (centre[..., 0] <= box[..., 2])
+            inside &= (centre[..., 1] >= box[..., 1]) & (centre[..., 1] <= box[..., 3])
+            assert not np.any(seen & ~inside)
+            visible += int(seen.sum())
+    assert visible > 20

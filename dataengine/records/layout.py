@@ -116,11 +116,50 @@ class SceneObject(_Model):
         return data
 
 
+NOMINAL_TABLE_HEIGHT_M = 0.75  # the table top's height above the floor unless a recipe varies it
+
+
 class Table(_Model):
+    """The table. World cameras and lights hang at fixed heights above the floor (`floor_z_m`); the robot stands
+    on the top. `height_m`, `texture_file` are left out of the serialized layout when unset (default height, no
+    image texture), so layouts without them keep their bytes."""
+
     top_center_m: Vec3 = Field(description="centre of the table's top surface")
     half_size_m: tuple[float, float] = Field(description="half extents of the top in x and y")
     thickness_m: float = 0.04
     rgba: Rgba = (0.75, 0.68, 0.58, 1.0)
+    texture: Literal["none", "checker", "grain", "noise"] = "none"
+    height_m: float = Field(default=NOMINAL_TABLE_HEIGHT_M, gt=0.2, description="top above the floor")
+    texture_file: str | None = Field(default=None, description="PNG image on the top (absolute path)")
+
+    @property
+    def floor_z_m(self) -> float:
+        return self.top_center_m[2] - self.height_m
+
+    @property
+    def rig_z_m(self) -> float:
+        """The height world cameras and lights are placed relative to: the nominal table top above the floor."""
+        if self.height_m == NOMINAL_TABLE_HEIGHT_M:  # exactly the top (no rounding through the floor)
+            return self.top_center_m[2]
+        return self.floor_z_m + NOMINAL_TABLE_HEIGHT_M
+
+    @model_serializer(mode="wrap")
+    def _omit_defaults(self, handler):
+        data = handler(self)
+        if data.get("height_m") == NOMINAL_TABLE_HEIGHT_M:
+            data.pop("height_m")
+        if data.get("texture_file") is None:
+            data.pop("texture_file", None)
+        return data
+
+
+class Wall(_Model):
+    """A backdrop plane (a thin visual box, no collisions) around the table."""
+
+    name: str
+    center_m: Vec3
+    half_size_m: Vec3 = Field(description="half extents of the box in the world frame")
+    rgba: Rgba
     texture: Literal["none", "checker", "grain", "noise"] = "none"
 
 
@@ -164,8 +203,16 @@ class Layout(_Model):
     lights: list[Light]
     cameras: list[Camera]
     robot: RobotStart
+    walls: list[Wall] = Field(default_factory=list, description="backdrop planes (left out when none)")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_walls(self, handler):
+        data = handler(self)
+        if not data.get("walls"):
+            data.pop("walls", None)
+        return data
 
     def object(self, uid: str) -> SceneObject:
         for obj in self.objects:

@@ -101,10 +101,39 @@ class PerturbSpec(_Strict):
         return self
 
 
+class WallsSpec(_Strict):
+    """Backdrop walls around the table (visual only). A wall never stands between a world camera and the table:
+    it is pushed back behind any camera on its side."""
+
+    prob: float = Field(default=1.0, ge=0, le=1, description="share of the episodes that have walls")
+    sides: list[Literal["back", "front", "left", "right"]] = Field(
+        default_factory=lambda: ["back", "left", "right"], min_length=1, description="back = behind the robot (-x)"
+    )
+    distance_m: tuple[float, float] = Field(default=(0.3, 1.0), description="gap between the table edge and a wall")
+    height_m: float = Field(default=1.5, gt=0, le=5, description="wall height above the table top")
+    rgbas: list[Rgba] = Field(
+        default_factory=lambda: [(0.85, 0.85, 0.82, 1.0), (0.55, 0.62, 0.7, 1.0), (0.7, 0.6, 0.5, 1.0)], min_length=1
+    )
+    textures: list[Literal["none", "checker", "grain", "noise"]] = Field(default_factory=lambda: ["none"], min_length=1)
+
+    @model_validator(mode="after")
+    def _distance(self) -> WallsSpec:
+        low, high = self.distance_m
+        if not 0 <= low <= high <= 5:
+            raise ValueError(f"variation.walls.distance_m {self.distance_m} must satisfy 0 <= low <= high <= 5")
+        return self
+
+
+def _check_range(name: str, value: tuple[float, float], low: float, high: float) -> None:
+    if not low <= value[0] <= value[1] <= high:
+        raise ValueError(f"variation.{name} {list(value)} must satisfy {low} <= low <= high <= {high}")
+
+
 class VariationSpec(_Strict):
     """Randomization axes beyond the task template's (off when the recipe has no `variation:`). Each is drawn per
     episode after everything else, so setting one never changes the other draws, and each is recorded in the
-    episode: light colours and directions and camera fields of view in its look, object scales in its layout."""
+    episode: light colours and directions and camera fields of view and poses in its look; object scales, table
+    height and image texture, light count and walls in its layout."""
 
     light_color_jitter: float = Field(default=0.0, ge=0, le=0.5, description="per-channel diffuse factor 1 +- this")
     light_dir_jitter_rad: float = Field(default=0.0, ge=0, le=0.8, description="tilt of each light's direction")
@@ -112,13 +141,45 @@ class VariationSpec(_Strict):
     object_scale: tuple[float, float] = Field(
         default=(1.0, 1.0), description="uniform scale range of graspable objects (mass scales with its cube)"
     )
+    object_scale_by_category: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="scale range per catalog category (others: object_scale)"
+    )
+    table_height_jitter_m: float = Field(
+        default=0.0, ge=0, le=0.15, description="table top (with the robot on it) +- this; cameras stay"
+    )
+    table_texture_files: list[str] = Field(
+        default_factory=list, description="PNG images, one drawn per episode for the table top (replaces textures)"
+    )
+    light_count: tuple[int, int] | None = Field(
+        default=None, description="lights per scene [low, high]: the rig's first ones, or more at random spots"
+    )
+    camera_pos_jitter_m: float = Field(default=0.0, ge=0, le=0.2, description="world cameras moved by +- this")
+    camera_rot_jitter_deg: float = Field(default=0.0, ge=0, le=15, description="world cameras turned by up to this")
+    walls: WallsSpec | None = Field(default=None, description="backdrop walls (none when absent)")
 
     @model_validator(mode="after")
-    def _scale_range(self) -> VariationSpec:
-        low, high = self.object_scale
-        if not 0.5 <= low <= high <= 1.5:
-            raise ValueError(f"variation.object_scale {self.object_scale} must satisfy 0.5 <= low <= high <= 1.5")
+    def _ranges(self) -> VariationSpec:
+        _check_range("object_scale", self.object_scale, 0.5, 1.5)
+        for category, bounds in self.object_scale_by_category.items():
+            _check_range(f"object_scale_by_category.{category}", bounds, 0.5, 1.5)
+        if self.light_count is not None:
+            _check_range("light_count", self.light_count, 1, 8)
+        for path in self.table_texture_files:
+            if not path.lower().endswith(".png"):
+                raise ValueError(f"variation.table_texture_files: {path} is not a PNG (MuJoCo reads PNG textures)")
         return self
+
+    def scales_objects(self) -> bool:
+        return self.object_scale != (1.0, 1.0) or bool(self.object_scale_by_category)
+
+    def scale_range(self, category: str) -> tuple[float, float]:
+        return self.object_scale_by_category.get(category, self.object_scale)
+
+
+LATER_VARIATION_AXES = (
+    "object_scale_by_category", "table_height_jitter_m", "table_texture_files", "light_count", "camera_pos_jitter_m",
+    "camera_rot_jitter_deg", "walls",
+)  # fmt: skip
 
 
 class TaskSpec(_Strict):
@@ -208,6 +269,11 @@ class SimRecipe(_Strict):
         for name in ("perturb", "variation"):
             if getattr(self, name) is None:
                 del data[name]
+        if self.variation is not None:  # axes added later count only when set: earlier variation recipes keep theirs
+            defaults = VariationSpec().model_dump(mode="json")
+            for key in LATER_VARIATION_AXES:
+                if data["variation"][key] == defaults[key]:
+                    del data["variation"][key]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -231,5 +297,12 @@ def load_recipe(path: str | Path, **overrides) -> SimRecipe:
     template_name = data.pop("task_template", "pick_place")
     data["task"] = deep_merge(_task_template(template_name, raw.path.parent), data.pop("task", {}) or {})
     data["catalogs"] = [str((raw.path.parent / c).resolve()) for c in data.get("catalogs", [])]
+    variation = data.get("variation")
+    if isinstance(variation, dict) and variation.get("table_texture_files"):
+        files = [(raw.path.parent / f).resolve() for f in variation["table_texture_files"]]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            raise RecipeError(f"{raw.path}: variation.table_texture_files not found: {missing}")
+        variation["table_texture_files"] = [str(f) for f in files]
     apply_overrides(data, {k: v for k, v in overrides.items() if v is not None})
     return validate(SimRecipe, raw)

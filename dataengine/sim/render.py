@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from dataengine.records.layout import Layout, Light, Look
+from dataengine.geometry import quat_multiply_wxyz
+from dataengine.records.layout import Camera, Layout, Light, Look
 from dataengine.sim.backends.base import SimBackend
 from dataengine.sim.recipe import SimRecipe, VariationSpec
-from dataengine.sim.rig import rig_cameras
+from dataengine.sim.rig import rig_cameras, rig_lights
 from dataengine.sim.rollout import Trajectory
 
 
@@ -41,10 +42,15 @@ class RenderedEpisode:
 def draw_look(recipe: SimRecipe, layout: Layout, rng: np.random.Generator) -> Look:
     """Random colours, lights and camera jitter around the layout's nominal rig."""
     spec = recipe.task.randomization
+    rig_z = layout.table.rig_z_m
+    present = {light.name: light for light in layout.lights}
     lights = []
-    for light in layout.lights:
-        level = float(rng.uniform(*spec.light_diffuse))
+    for rig_light in rig_lights(recipe.camera_rig, rig_z):  # every rig light draws, present or not: the draws
+        level = float(rng.uniform(*spec.light_diffuse))  # stay the same whatever `variation.light_count` keeps
         offset = rng.uniform(-spec.light_pos_jitter_m, spec.light_pos_jitter_m, size=3) * [1, 1, 0.25]
+        light = present.get(rig_light.name)
+        if light is None:
+            continue
         lights.append(
             Light(
                 name=light.name,
@@ -68,7 +74,7 @@ def draw_look(recipe: SimRecipe, layout: Layout, rng: np.random.Generator) -> Lo
         [c.name for c in layout.cameras],
         recipe.render.width,
         recipe.render.height,
-        layout.table.top_center_m[2],
+        rig_z,
         jitter=jitter,
     )
     look = Look(
@@ -78,7 +84,21 @@ def draw_look(recipe: SimRecipe, layout: Layout, rng: np.random.Generator) -> Lo
         lights=lights,
         cameras=cams,
     )
-    return vary_look(look, recipe.variation, rng) if recipe.variation is not None else look
+    if recipe.variation is None:
+        return look
+    look = vary_look(look, recipe.variation, rng)
+    extra = [light for light in layout.lights if light.name not in {x.name for x in look.lights}]
+    if extra:  # lights `variation.light_count` added to the layout: a level each, then the colour jitter
+        look.lights = look.lights + [_extra_light(light, spec.light_diffuse, recipe.variation, rng) for light in extra]
+    if layout.table.texture_file:  # an image on the table: shown as it is
+        look.table_rgba, look.table_texture = (1.0, 1.0, 1.0, 1.0), "none"
+    return look
+
+
+def _extra_light(light: Light, levels: tuple[float, float], variation: VariationSpec, rng) -> Light:
+    level = float(rng.uniform(*levels))
+    factors = rng.uniform(1 - variation.light_color_jitter, 1 + variation.light_color_jitter, size=3)
+    return light.model_copy(update={"diffuse": tuple(float(min(1.0, level * f)) for f in factors)})
 
 
 def _tilted(direction, max_angle: float, rng: np.random.Generator) -> tuple[float, float, float]:
@@ -104,7 +124,24 @@ def vary_look(look: Look, variation: VariationSpec, rng: np.random.Generator) ->
     for cam in look.cameras:
         jitter = float(rng.uniform(-variation.camera_fovy_jitter_deg, variation.camera_fovy_jitter_deg))
         cams.append(cam.model_copy(update={"fovy_deg": cam.fovy_deg + jitter}) if cam.mount == "world" else cam)
+    if variation.camera_pos_jitter_m > 0 or variation.camera_rot_jitter_deg > 0:  # drawn only when asked
+        cams = [_moved(cam, variation, rng) if cam.mount == "world" else cam for cam in cams]
     return look.model_copy(update={"lights": lights, "cameras": cams})
+
+
+def _moved(cam: Camera, variation: VariationSpec, rng: np.random.Generator) -> Camera:
+    """A world camera shifted by up to `camera_pos_jitter_m` per axis and turned by up to `camera_rot_jitter_deg`
+    about a random axis of its own frame."""
+    pos = np.asarray(cam.pos_m) + rng.uniform(-variation.camera_pos_jitter_m, variation.camera_pos_jitter_m, size=3)
+    axis = rng.normal(size=3)
+    axis = axis / (np.linalg.norm(axis) or 1.0)
+    angle = np.deg2rad(float(rng.uniform(0, variation.camera_rot_jitter_deg)))
+    turn = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
+    quat = quat_multiply_wxyz(cam.quat_wxyz, turn)
+    quat = quat / np.linalg.norm(quat)
+    return cam.model_copy(
+        update={"pos_m": tuple(float(v) for v in pos), "quat_wxyz": tuple(float(v) for v in quat)}
+    )
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:

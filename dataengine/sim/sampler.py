@@ -88,8 +88,10 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
     pick_asset, container_asset, distractor_assets = choose_assets(recipe, catalog, rng)
     scales: dict[str, float] = {}
     variation = recipe.variation
-    if variation is not None and variation.object_scale != (1.0, 1.0):  # drawn only when asked: other draws stay
-        scales = {a.id: float(rng.uniform(*variation.object_scale)) for a in [pick_asset, *distractor_assets]}
+    if variation is not None and variation.scales_objects():  # drawn only when asked: other draws stay
+        scales = {
+            a.id: float(rng.uniform(*variation.scale_range(a.category))) for a in [pick_asset, *distractor_assets]
+        }
         pick_asset = scaled_asset(pick_asset, scales[pick_asset.id])
         distractor_assets = [scaled_asset(a, scales[a.id]) for a in distractor_assets]
     origin = Pose(pos_m=(0.0, 0.0, top))
@@ -129,7 +131,7 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
         -robot.start_joint_jitter_rad, robot.start_joint_jitter_rad, size=7
     )
     cx, cy = task.table.center_xy_m
-    return Layout(
+    layout = Layout(
         table=Table(top_center_m=(cx, cy, top), half_size_m=task.table.half_size_m),
         objects=[container, pick, *distractors],
         lights=rig_lights(recipe.camera_rig, top),
@@ -139,6 +141,11 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
             arm_qpos_rad=tuple(float(v) for v in arm_q),
         ),
     )
+    if variation is not None:  # the scene axes, drawn after everything else (see `sim.scene_variation`)
+        from dataengine.sim.scene_variation import vary_layout
+
+        layout = vary_layout(layout, variation, rng)
+    return layout
 
 
 def _inside_footprint(obj: SceneObject, container: SceneObject) -> bool:

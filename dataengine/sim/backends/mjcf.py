@@ -197,16 +197,14 @@ def _camera_xml(cam: Camera) -> str:
     )
 
 
-TABLE_HEIGHT_M = 0.75  # the floor lies this far below the table top
-
-
 def _table_xml(layout: Layout) -> str:
     t = layout.table
     cx, cy, top = t.top_center_m
     hx, hy = t.half_size_m
     half_t = t.thickness_m / 2
-    floor_z = top - TABLE_HEIGHT_M
-    leg = (TABLE_HEIGHT_M - t.thickness_m) / 2
+    floor_z = t.floor_z_m
+    leg = (t.height_m - t.thickness_m) / 2
+    material = "table_file" if t.texture_file else f"table_{t.texture}"
     legs = "".join(
         f'<geom name="table_leg{i}" type="box" size="0.025 0.025 {leg:.6g}" '
         f'pos="{cx + sx * (hx - 0.05):.6g} {cy + sy * (hy - 0.05):.6g} {floor_z + leg:.6g}" rgba="0.3 0.3 0.32 1"/>'
@@ -216,8 +214,28 @@ def _table_xml(layout: Layout) -> str:
         f'<geom name="floor" type="plane" size="4 4 0.1" pos="0 0 {floor_z:.6g}" material="floor_mat" '
         f'rgba="{_fmt(layout.floor_rgba)}"/>'
         f'<geom name="table" type="box" size="{hx:.6g} {hy:.6g} {half_t:.6g}" pos="{cx:.6g} {cy:.6g} '
-        f'{top - half_t:.6g}" material="table_{t.texture}" rgba="{_fmt(t.rgba)}" friction="1 0.01 0.001"/>' + legs
+        f'{top - half_t:.6g}" material="{material}" rgba="{_fmt(t.rgba)}" friction="1 0.01 0.001"/>' + legs
     )
+
+
+def _walls_xml(layout: Layout) -> tuple[str, str]:
+    """(assets, geoms) of the backdrop walls: visual boxes that collide with nothing; empty without walls, so
+    scenes without walls keep their model."""
+    if not layout.walls and not layout.table.texture_file:
+        return "", ""
+    assets = []
+    if layout.table.texture_file:
+        assets.append(f'<texture name="tex_table_file" type="2d" file="{layout.table.texture_file}"/>'
+                      '<material name="table_file" texture="tex_table_file" texrepeat="2 2"/>')  # fmt: skip
+    textures = sorted({w.texture for w in layout.walls})
+    assets += [f'<material name="wall_{t}"' + (f' texture="tex_{t}" texrepeat="6 3"' if t != "none" else "") + "/>"
+               for t in textures]  # fmt: skip
+    geoms = "".join(
+        f'<geom name="wall_{w.name}" type="box" size="{_fmt(w.half_size_m)}" pos="{_fmt(w.center_m)}" '
+        f'material="wall_{w.texture}" rgba="{_fmt(w.rgba)}" contype="0" conaffinity="0" group="2" mass="0"/>'
+        for w in layout.walls
+    )
+    return "".join(assets), geoms
 
 
 def build_mjcf(
@@ -240,6 +258,7 @@ def build_mjcf(
         for lt in layout.lights
     )
     world_cams = "".join(_camera_xml(c) for c in layout.cameras if c.mount == "world")
+    wall_assets, walls = _walls_xml(layout)
     return f"""<mujoco model="dataengine_pick_place">
   <compiler angle="radian" meshdir="{robot_mesh_dir(robot_visual_fraction)}" autolimits="true"/>
   <option timestep="{timestep_s}" integrator="implicitfast" cone="elliptic" impratio="10"/>
@@ -264,11 +283,11 @@ def build_mjcf(
     <material name="table_grain" texture="tex_grain" texrepeat="3 1"/>
     <material name="table_noise" texture="tex_noise" texrepeat="2 2"/>
     <material name="floor_mat" reflectance="0.15"/>
-    {"".join(meshes)}
+    {"".join(meshes)}{wall_assets}
   </asset>
   <worldbody>
     {lights}
-    {_table_xml(layout)}
+    {_table_xml(layout)}{walls}
     {world_cams}
     <body name="robot_base" pos="{_fmt(base.base_pos_m)}" euler="0 0 {base.base_yaw_rad:.6g}">
       {chain}

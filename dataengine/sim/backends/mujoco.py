@@ -86,6 +86,8 @@ class MujocoBackend(PandaIkMixin):
         self._table_geom = name2id(m, mj.mjtObj.mjOBJ_GEOM, "table")
         self._floor_geom = name2id(m, mj.mjtObj.mjOBJ_GEOM, "floor")
         self._table_mats = {t: name2id(m, mj.mjtObj.mjOBJ_MATERIAL, f"table_{t}") for t in TABLE_TEXTURES}
+        if layout.table.texture_file:  # an image on the table replaces the look's procedural textures
+            self._table_mats = dict.fromkeys(TABLE_TEXTURES, name2id(m, mj.mjtObj.mjOBJ_MATERIAL, "table_file"))
         robot_root = name2id(m, mj.mjtObj.mjOBJ_BODY, "robot_base")
         finger_ids = {name2id(m, mj.mjtObj.mjOBJ_BODY, b) for b in FINGER_BODIES}
         robot_bodies = [b for b in range(m.nbody) if self._is_descendant(b, robot_root)]

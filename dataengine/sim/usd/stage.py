@@ -93,12 +93,10 @@ def _metadata(layout: Layout, metadata: dict | None, robot_usd: str) -> dict:
 
 
 def _table(stage: Usd.Stage, layout: Layout) -> None:
-    from dataengine.sim.backends.mjcf import TABLE_HEIGHT_M
-
     table = layout.table
     cx, cy, top = table.top_center_m
     hx, hy = table.half_size_m
-    floor_z = top - TABLE_HEIGHT_M
+    floor_z = table.floor_z_m
     looks = {
         "table": preview_material(stage, f"{LOOKS}/table", table.rgba),
         "floor": preview_material(stage, f"{LOOKS}/floor", layout.floor_rgba),
@@ -113,7 +111,7 @@ def _table(stage: Usd.Stage, layout: Layout) -> None:
         stage, f"{TABLE}/top", (cx, cy, top - table.thickness_m / 2), (hx, hy, table.thickness_m / 2), table.rgba
     )
     bind(top_box.GetPrim(), looks["table"])
-    leg_half_h = (TABLE_HEIGHT_M - table.thickness_m) / 2
+    leg_half_h = (table.height_m - table.thickness_m) / 2
     for i, (sx, sy) in enumerate(((1, 1), (1, -1), (-1, 1), (-1, -1))):
         center = (cx + sx * (hx - 0.05), cy + sy * (hy - 0.05), floor_z + leg_half_h)
         leg = define_box(stage, f"{TABLE}/leg{i}", center, (LEG_HALF_XY_M, LEG_HALF_XY_M, leg_half_h))
@@ -121,6 +119,11 @@ def _table(stage: Usd.Stage, layout: Layout) -> None:
     for prim in (root, floor.GetPrim()):
         bind(prim, ground, PHYSICS_PURPOSE)
     root.SetCustomDataByKey("dataengine:texture", table.texture)
+    for wall in layout.walls:  # backdrop planes: visual only
+        look = preview_material(stage, f"{LOOKS}/wall_{wall.name}", wall.rgba)
+        path = f"{FLOOR}/wall_{wall.name}"
+        box = define_box(stage, path, wall.center_m, wall.half_size_m, wall.rgba, collision=False)
+        bind(box.GetPrim(), look)
 
 
 def _object(stage: Usd.Stage, obj: SceneObject, index: int, catalog_dir) -> None:
