@@ -229,3 +229,14 @@ def test_the_expert_succeeds_and_labels_follow_the_jittered_cameras(tmp_path):
             assert not np.any(seen & ~inside)
             visible += int(seen.sum())
     assert visible > 20
+    scene = json.loads((tmp_path / "out/sim_stats.json").read_text())["scene"]  # what the set drew, per axis
+    assert scene == stats["scene"] and scene["episodes"] == 2
+    assert scene["objects_distinct"] >= 2 and scene["categories_distinct"] >= 1
+    assert sum(scene["objects_by_category"].values()) == sum(scene["axes"]["object_scale"]["counts"])
+    axes = scene["axes"]
+    for axis in ("table_height_m", "light_count", "walls", "distractors"):
+        assert sum(axes[axis]["counts"]) == 2 and len(axes[axis]["edges"]) == len(axes[axis]["counts"]) + 1
+    assert 0.69 <= axes["table_height_m"]["min"] <= axes["table_height_m"]["max"] <= 0.81
+    assert sum(axes["camera_turn_deg"]["counts"]) == 4  # two world cameras per episode
+    assert 0 < axes["camera_turn_deg"]["max"] <= 4.0 + 2.0  # the variation's turn plus the template's look-at jitter
+    assert axes["table_texture"]["counts"] == {"wood.png": 2}

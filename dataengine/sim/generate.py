@@ -4,7 +4,8 @@ Chunk k holds episodes [k * n, (k + 1) * n) of the recipe (n = `episodes_per_sha
 `OUT/episodes-<k>-000000.tar` (+ index). Completion markers, retries and resume come from
 `dataengine.runtime.jobs.run_tasks`; a chunk's output depends only on (recipe, seed, indexes), so any number of
 workers, a crash and a resume all give the same bytes. After the job: `manifest.parquet` (one row per episode),
-`sim_stats.json` (attempts and failures by reason, CPU seconds of physics and rendering) and the resolved recipe.
+`sim_stats.json` (attempts and failures by reason, CPU seconds of physics and rendering, what the scenes drew:
+`sim.scene_stats`) and the resolved recipe.
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     from dataengine.sim.families import get_family
     from dataengine.sim.language import rewrite_all
     from dataengine.sim.render import render_episode
+    from dataengine.sim.scene_stats import as_json, episode_counts, merge
     from dataengine.sim.search import EpisodeNotFound, find_episode, look_seed
 
     payload = task.payload
@@ -108,6 +110,9 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
     vocabulary = sorted({a.name for a in catalog.objects + catalog.containers})
     rewrites = rewrite_all(payload["rewriter"], facts, recipe.seed, vocabulary) if found else []
     provenance = tally_provenance(rewrites, payload["rewriter"])
+    scene: dict = {}
+    for episode, (rendered, _) in zip(found, renders, strict=True):
+        merge(scene, episode_counts(episode.layout, rendered.look if rendered else None, recipe))
     rows = []
     writer = ShardWriter(out_dir, task.task_id, max_samples=1_000_000, max_bytes=1 << 40)
     try:
@@ -134,6 +139,7 @@ def run_chunk(task: Task, out_dir: Path) -> dict:
         "cpu_physics_s": round(cpu_physics, 4),
         "cpu_render_s": round(cpu_render, 4),
         "shards": [i.name for i in infos],
+        "scene_counts": as_json(scene),
         **provenance,
     }
 
@@ -243,6 +249,8 @@ def _summed(results: list[dict], name: str) -> dict[str, int]:
 def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewriter: str, render: bool) -> dict:
     import polars as pl
 
+    from dataengine.sim.scene_stats import as_json, merge, summary
+
     MANIFEST_SCHEMA = _manifest_schema()
     rows = [row for r in results for row in r["episodes"]]
     # rows from completion markers come back with sorted keys: fix the column order and types explicitly
@@ -266,6 +274,10 @@ def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewrit
         **{name: _summed(results, name) for name in ("rewrites_by_rewriter", "fallbacks_by_reason")},
         "shards": [s for r in results for s in r["shards"]],
     }
+    scene: dict = {}
+    for r in results:  # chunks finished before scene statistics existed have none
+        merge(scene, r.get("scene_counts", {}))
+    stats["scene"] = summary(as_json(scene), len(rows))
     if recipe.perturb is not None:
         stats["episodes_perturbed"] = sum(r.get("perturbed", 0) for r in results)
     atomic_write_text(out_dir / STATS_NAME, json.dumps(stats, indent=1, sort_keys=True))
