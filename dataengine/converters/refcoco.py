@@ -527,8 +527,11 @@ class RefCocoConverter(Converter):
         for file_index, group, index in places:
             wanted[(file_index, group)].add(index)
         cells: dict[tuple[int, int, int], dict] = {}
+        opened: dict[int, Any] = {}
         for (file_index, group), rows in sorted(wanted.items()):
-            column = self.files.parquet(files[file_index]).read_row_group(group, columns=["image"]).column("image")
+            if file_index not in opened:
+                opened = {file_index: self.files.parquet(files[file_index])}  # one file open at a time
+            column = opened[file_index].read_row_group(group, columns=["image"]).column("image")
             for index in sorted(rows):
                 cells[(file_index, group, index)] = column[index].as_py()
         return cells
