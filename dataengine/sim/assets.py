@@ -7,12 +7,17 @@ same file or in another catalog file passed in the recipe (`catalogs: [...]`). A
 `capsule_lying: [r, half_len]`, `mesh: {generator|file, params, scale}` or `parts: [...]` (explicit `Part`s with
 the body frame at the object's bottom centre). A container entry gives `container: {type, ...}` with a type from
 `CONTAINER_BUILDERS` (tray, plate, bowl, basket, box, bin, crate, dish).
+
+Objects are held out by category: every object of a category has the same split, so the unseen-object track tests
+categories never seen in training; `load_catalog` refuses a catalog (all its files together) where a category has
+both seen and unseen objects (`split_category_leaks`).
 """
 
 from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -101,7 +106,33 @@ def _load_catalog(paths: tuple[str, ...]) -> Catalog:
                     asset = _rebase_mesh_files(asset, Path(path).parent, Path(paths[0]).parent)
                 seen_ids.add(asset.id)
                 (containers if section == "containers" else objects).append(asset)
+    leaks = split_category_leaks((a.id, a.category, a.split) for a in objects)
+    if leaks:
+        raise RecipeError(
+            f"asset catalog {', '.join(paths)}: {describe_leaks(leaks)}. Objects are held out by category (the "
+            "unseen-object track must test categories never seen in training): give every object of a category the "
+            "same split, or give the held-out objects a category of their own"
+        )
     return Catalog(objects=objects, containers=containers, base_dir=str(Path(paths[0]).parent))
+
+
+def split_category_leaks(objects: Iterable[tuple[str, str, str]]) -> dict[str, dict[str, list[str]]]:
+    """Categories with both seen and unseen objects: {category: {"seen": [ids], "unseen": [ids]}}, from
+    (id, category, split) triples ('all' or other splits are not compared)."""
+    by_category: dict[str, dict[str, list[str]]] = {}
+    for asset_id, category, split in objects:
+        by_category.setdefault(category, {"seen": [], "unseen": []}).setdefault(split, []).append(asset_id)
+    return {c: {"seen": v["seen"], "unseen": v["unseen"]} for c, v in sorted(by_category.items())
+            if v["seen"] and v["unseen"]}  # fmt: skip
+
+
+def describe_leaks(leaks: dict[str, dict[str, list[str]]], limit: int = 5) -> str:
+    """One line naming the leaking categories and a few of their objects."""
+    parts = [
+        f"{category!r} (seen {', '.join(ids['seen'][:limit])}; unseen {', '.join(ids['unseen'][:limit])})"
+        for category, ids in leaks.items()
+    ]
+    return f"categories with both seen and unseen objects: {'; '.join(parts)}"
 
 
 def _rebase_mesh_files(asset: AssetSpec, own_dir: Path, base_dir: Path) -> AssetSpec:

@@ -6,7 +6,8 @@ DIR` runs it. A configuration is (track recipe, seed, episode index): the genera
 (successful attempt, assets, instruction), written by `dataengine sim bench --write`.
 
 Tracks and what they hold out from the default training recipes (every `recipes/sim/*.yaml`, split `seen`):
-- unseen_objects: pick objects and distractors from the catalog's `unseen` objects only;
+- unseen_objects: pick objects and distractors from the catalog's `unseen` objects only, whose categories no
+  training recipe's pool has (held out by category);
 - unseen_containers_backgrounds: containers from the `unseen` containers, table and floor colours no training
   recipe uses;
 - unseen_instructions: seen assets, instruction templates and phrases from the rewriter's `unseen` pools;
@@ -115,6 +116,14 @@ def _asset_ids(recipe: SimRecipe, kind: str) -> set[str]:
     return {a.id for a in recipe_catalog(recipe).pool(kind, recipe.split)}
 
 
+def _categories(recipe: SimRecipe, kind: str) -> dict[str, list[str]]:
+    """{category: asset ids} of the recipe's pool."""
+    found: dict[str, list[str]] = {}
+    for asset in recipe_catalog(recipe).pool(kind, recipe.split):
+        found.setdefault(asset.category, []).append(asset.id)
+    return found
+
+
 def _rgbas(values) -> set[tuple[float, ...]]:
     return {tuple(round(float(v), 4) for v in rgba) for rgba in values}
 
@@ -143,6 +152,11 @@ def held_out_violations(bench_path: Path = BENCH_DIR / "bench.yaml", training: l
             if "objects" in track.holds_out:
                 shared = _asset_ids(recipe, "object") & _asset_ids(train, "object")
                 problems += [f"{where}: object {a} is in both" for a in sorted(shared)]
+                held, trained = _categories(recipe, "object"), _categories(train, "object")
+                problems += [
+                    f"{where}: category {c!r} is in both (track {', '.join(held[c])}; training {', '.join(trained[c])})"
+                    for c in sorted(held.keys() & trained.keys())
+                ]
             if "containers" in track.holds_out:
                 shared = _asset_ids(recipe, "container") & _asset_ids(train, "container")
                 problems += [f"{where}: container {a} is in both" for a in sorted(shared)]

@@ -183,7 +183,7 @@ def _entry(source: dict, meta, geometry: dict, opts: ImportOptions, prefix: str)
     from dataengine.sim.importer.write import COLOR_NAMES
 
     category = source["category"]
-    split = meta.split or ("unseen" if category in opts.unseen_categories else opts.split)
+    split = split_for(category, meta.split, opts)
     mesh = {k: v for k, v in geometry["mesh"].items() if k != "collision"}
     mesh = {k: f"{prefix}/{v}" for k, v in mesh.items()}
     mesh["collision"] = [f"{prefix}/{f}" for f in geometry["mesh"]["collision"]]
@@ -203,6 +203,33 @@ def _entry(source: dict, meta, geometry: dict, opts: ImportOptions, prefix: str)
         "shape": {"mesh": mesh},
         "source": {"path": source["rel"], "sha256": source["digest"], **geometry["notes"]},
     }
+
+
+def split_for(category: str, meta_split: str | None, opts: ImportOptions) -> str:
+    """An imported object's split: its sidecar's, else unseen for a held-out category, else the import's."""
+    return meta_split or ("unseen" if category in opts.unseen_categories else opts.split)
+
+
+def check_category_splits(tasks: list[Task], opts: ImportOptions) -> None:
+    """Refuse an import whose catalog would have a category with both seen and unseen objects (held-out tracks
+    hold out whole categories; `load_catalog` would refuse the result)."""
+    from dataengine.sim.assets import describe_leaks, split_category_leaks
+    from dataengine.sim.importer.sources import parse_meta
+
+    planned = []
+    for task in tasks:
+        source = task.payload["source"]
+        try:
+            meta_split = parse_meta(source["meta"]).split if "__error__" not in source["meta"] else None
+        except ValueError:
+            meta_split = None  # quarantined as bad_metadata by its task
+        planned.append((source["rel"], source["category"], split_for(source["category"], meta_split, opts)))
+    leaks = split_category_leaks(planned)
+    if leaks:
+        raise InputError(
+            f"{describe_leaks(leaks)}. Objects are held out by category: hold whole categories out with "
+            "--unseen-categories, and drop `split` from sidecars that disagree with their category"
+        )
 
 
 def _quarantined(source: dict, reason: str, detail: str) -> dict:
@@ -262,6 +289,7 @@ def import_assets(
     tasks, duplicates = import_tasks(src, opts)
     if not tasks:
         raise InputError(f"no meshes ({', '.join(sorted({'.obj', '.stl', '.glb', '.gltf', '.ply'}))}) under {src}")
+    check_category_splits(tasks, opts)
     wall0 = time.perf_counter()
     job_name = "sim assets import"
     with job_lock(out_dir, job_name, resume=resume):
