@@ -1,4 +1,5 @@
-"""`dataengine sim to-grounding | preview | bench`: what generated episodes become (docs/sim_outputs.md)."""
+"""`dataengine sim to-grounding | preview | bench`: what generated episodes become (docs/sim_outputs.md); `preview`
+of a recipe shows the scenes it samples (docs/sim.md)."""
 
 from __future__ import annotations
 
@@ -44,14 +45,30 @@ def to_grounding(
 
 
 def preview(
-    path: Path = typer.Argument(..., help="Directory of episode/v1 shards."),
-    out: Path = typer.Option(..., "--out", help="FILE.gif or FILE.mp4."),
+    path: Path = typer.Argument(
+        ..., help="Directory of episode/v1 shards, or a simulation recipe YAML (a contact sheet of sampled scenes)."
+    ),
+    out: Path = typer.Option(..., "--out", help="FILE.gif or FILE.mp4 (episodes); FILE.png or .jpg (a recipe)."),
     episode: str | None = typer.Option(None, "--episode", help="Episode key (default: the first episode)."),
     labels: bool = typer.Option(False, "--labels", help="Draw boxes, grasp/place points and the tool trace."),
-    cameras: str | None = typer.Option(None, "--cameras", help="Comma-separated cameras (default: all)."),
+    cameras: str | None = typer.Option(
+        None, "--cameras", help="Comma-separated cameras (default: all; a recipe's sheet: its first world camera)."
+    ),
     stride: int = typer.Option(1, "--stride", min=1, help="Keep every N-th step."),
+    n: int = typer.Option(16, "--n", min=1, max=400, help="A recipe's sheet: how many scenes (0 .. n-1)."),
+    cols: int | None = typer.Option(None, "--cols", min=1, help="A recipe's sheet: tiles per row."),
 ) -> None:
-    """A video of one episode, cameras side by side, for eyeballing a run in seconds."""
+    """A video of one episode, cameras side by side; or, given a recipe, a contact sheet of the scenes it samples
+    (layouts and looks, no physics) to see its randomization before generating."""
+    if path.is_file() and path.suffix.lower() in (".yaml", ".yml"):
+        from dataengine.inspect.scene_sheet import preview_recipe
+        from dataengine.sim.recipe import load_recipe
+
+        names = _camera_list(cameras)
+        done = preview_recipe(load_recipe(path), out, n=n, camera=names[0] if names else None, cols=cols)
+        width, height = done["size"]
+        console.print(f"{done['scenes']} scenes from {done['camera']} ({width}x{height}) -> {out}", highlight=False)
+        return
     from dataengine.inspect.sim_preview import preview_episode
 
     result = preview_episode(path, episode, out, labels=labels, cameras=_camera_list(cameras), stride=stride)
