@@ -88,7 +88,7 @@ def generation(work: Path, episodes: int) -> dict:
     from dataengine.sim.recipe import load_recipe
 
     os.environ["DATAENGINE_CACHE_DIR"] = str(work / "cache-generation")
-    write_mesh_library(work / "library")
+    write_mesh_library(work / "library", mjcf=False)  # the library the recorded figures measured
     import_assets(work / "library", work / "library-catalog", ImportOptions(grasp_trials=0), workers=0,
                   show_progress=False)  # fmt: skip
     containers = yaml.safe_load(DEFAULT_CATALOG.read_text())["containers"]

@@ -17,11 +17,12 @@ pytest.importorskip("coacd")
 from dataengine.errors import JobStateError
 from dataengine.records.layout import MeshSpec, Part, Pose
 from dataengine.sim.assets import DEFAULT_CATALOG, load_catalog, make_object
-from dataengine.sim.importer.fixtures import BAD, GOOD, write_mesh_library
+from dataengine.sim.importer.fixtures import BAD, GOOD, MJCF_GOOD, write_mesh_library
 from dataengine.sim.importer.job import CATALOG_NAME, QUARANTINE_NAME, ImportOptions, import_assets
 from dataengine.sim.meshes import resolve_path
 
 REPO = Path(__file__).resolve().parents[1]
+KEPT = len(GOOD) + len(MJCF_GOOD)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_bad_meshes_are_quarantined_with_their_reasons(imported):
         "broken/tower.stl": "too_large",
     }
     assert set(reasons) == set(BAD)
-    assert report["imported"] == len(GOOD) and report["quarantined"] == len(BAD)
+    assert report["imported"] == KEPT and report["quarantined"] == len(BAD)
 
 
 def test_units_axes_and_mass_are_normalized(imported):
@@ -87,10 +88,45 @@ def test_concave_meshes_get_several_convex_pieces_and_textures_are_kept(imported
     assert pear["source"]["collision"] == "coacd" and len(pear["shape"]["mesh"]["collision"]) > 1
     assert entries["food_can/soup_can.obj"]["source"]["collision"] == "convex_already"
     textured = [e for e in entries.values() if "texture" in e["shape"]["mesh"]]
-    assert len(textured) == report["textured"] == 4
+    assert len(textured) == report["textured"] == 6
     for entry in textured:
         assert (root / "catalog" / entry["shape"]["mesh"]["texture"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert entries["food_can/soup_can.obj"]["color"] == "red"
+
+
+def test_mujoco_object_xmls_are_imported_with_their_meshes_and_textures(imported):
+    """robosuite-style MJCF: the XML is the object (its mesh files are not imported again), MuJoCo's reading of it
+    (mesh `scale`, geom pose) sets the geometry, its material's texture is kept (with the mesh's UVs, or projected
+    for an STL without them)."""
+    root, _ = imported
+    entries = _entries(root / "catalog")
+    assert not [rel for rel in entries if rel.startswith("kitchen/meshes/")]
+    jar, loaf = entries["kitchen/jam_jar.xml"], entries["kitchen/loaf.xml"]
+    assert jar["source"]["scale_source"] == loaf["source"]["scale_source"] == "mjcf_metres"
+    assert jar["source"]["extent_m"] == pytest.approx([0.064, 0.064, 0.085], abs=2e-3)  # cm file, scale 0.01
+    assert loaf["source"]["extent_m"][:2] == pytest.approx([0.06, 0.11], abs=1e-3)
+    assert (jar["name"], jar["category"]) == ("jam jar", "kitchen")
+    for entry in (jar, loaf):
+        assert entry["source"]["textured"] and entry["shape"]["mesh"]["texture"].endswith("texture.png")
+        visual = (root / "catalog" / entry["shape"]["mesh"]["file"]).read_text()
+        assert "\nvt " in visual
+    assert jar["color"] == "yellow" and loaf["color"] == "brown"
+
+
+def test_primitive_only_and_broken_mjcf_files_are_quarantined(tmp_path):
+    from dataengine.sim.importer.load import MeshRejected, load_mesh
+
+    prims = tmp_path / "door.xml"
+    prims.write_text('<mujoco><worldbody><body><geom type="box" size="0.1 0.1 0.1"/></body></worldbody></mujoco>')
+    with pytest.raises(MeshRejected) as err:
+        load_mesh(prims, 1000)
+    assert err.value.reason == "no_mesh_geoms"
+    missing = tmp_path / "ghost.xml"
+    missing.write_text('<mujoco><asset><mesh name="m" file="nowhere.stl"/></asset>'
+                       '<worldbody><geom type="mesh" mesh="m"/></worldbody></mujoco>')  # fmt: skip
+    with pytest.raises(MeshRejected) as err:
+        load_mesh(missing, 1000)
+    assert err.value.reason == "unreadable" and "MuJoCo cannot compile" in err.value.detail
 
 
 def test_a_second_import_comes_from_the_cache_with_the_same_files(imported, tmp_path, monkeypatch):
@@ -99,7 +135,7 @@ def test_a_second_import_comes_from_the_cache_with_the_same_files(imported, tmp_
     again = import_assets(
         root / "lib", tmp_path / "again", ImportOptions(grasp_trials=0), workers=0, show_progress=False
     )
-    assert again["from_cache"] == again["imported"] == len(GOOD)
+    assert again["from_cache"] == again["imported"] == KEPT
     assert (tmp_path / "again" / CATALOG_NAME).read_bytes() == (root / "catalog" / CATALOG_NAME).read_bytes()
     for path in sorted((root / "catalog" / "meshes").rglob("*.obj")):
         assert (tmp_path / "again" / path.relative_to(root / "catalog")).read_bytes() == path.read_bytes()
@@ -108,7 +144,7 @@ def test_a_second_import_comes_from_the_cache_with_the_same_files(imported, tmp_
     resumed = import_assets(
         root / "lib", tmp_path / "again", ImportOptions(grasp_trials=0), workers=0, resume=True, show_progress=False
     )
-    assert resumed["imported"] == len(GOOD)
+    assert resumed["imported"] == KEPT
 
 
 def test_held_out_categories_are_unseen(imported, tmp_path, monkeypatch):

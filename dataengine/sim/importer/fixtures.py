@@ -1,5 +1,7 @@
 """A procedural mesh library in the formats users bring (no downloads): textured OBJ+MTL+PNG, GLB with an
-embedded texture, STL in millimetres with a sidecar, and broken meshes the importer must quarantine.
+embedded texture, STL in millimetres with a sidecar, robosuite-style MuJoCo object XMLs (a textured OBJ with UVs
+in centimetres scaled by the XML, an STL without UVs under a `texuniform` material, a visual and a collision geom),
+and broken meshes the importer must quarantine.
 
 `write_mesh_library(folder)` writes it; the tests import it and generate episodes with it, and
 `dataengine sim assets fixtures OUT` writes it for a demo.
@@ -16,6 +18,7 @@ from PIL import Image
 from dataengine.errors import require
 
 GOOD = ("food_can/soup_can.obj", "cereal/cereal_box.obj", "bottle/bottle.glb", "toy/block.stl", "fruit/pear.obj")
+MJCF_GOOD = ("kitchen/jam_jar.xml", "kitchen/loaf.xml")
 BAD = ("broken/empty.obj", "broken/nan_vertex.obj", "broken/fin.obj", "broken/garbage.glb", "broken/tower.stl")
 
 
@@ -65,8 +68,9 @@ def _write_obj(trimesh, mesh, path: Path) -> None:
         (path.parent / name).write_bytes(data)
 
 
-def write_mesh_library(folder: str | Path) -> list[str]:
-    """Write the library under `folder`; returns the relative paths of its meshes (good ones, then bad ones)."""
+def write_mesh_library(folder: str | Path, mjcf: bool = True) -> list[str]:
+    """Write the library under `folder`; returns the relative paths of its meshes (good ones, then bad ones).
+    `mjcf=False` leaves the MuJoCo object XMLs out (the library the import benchmark measured)."""
     trimesh = require("trimesh", "sim", "Writing the procedural mesh library")
     folder = Path(folder)
     # a soup can: cylinder in metres (plausible size: kept as is), red/white label
@@ -103,8 +107,56 @@ def write_mesh_library(folder: str | Path) -> list[str]:
     pear.apply_transform(trimesh.transformations.rotation_matrix(np.pi / 2, [0, 1, 0]))
     skin = _label_texture(64, [(60, 160, 50), (40, 130, 40)], seed=4)
     _write_obj(trimesh, _textured(trimesh, pear, _cylinder_uv, skin), folder / GOOD[4])
+    if mjcf:
+        write_mjcf_objects(trimesh, folder)
     _write_bad(folder)
-    return [*GOOD, *BAD]
+    return [*GOOD, *(MJCF_GOOD if mjcf else ()), *BAD]
+
+
+def write_mjcf_objects(trimesh, folder: Path) -> None:
+    """Two robosuite-like object XMLs in `kitchen/` with their meshes in `kitchen/meshes/` and textures in
+    `kitchen/textures/`. `jam_jar.stl` beside `jam_jar.obj` is another format of the same mesh (robosuite ships
+    such siblings): the importer must take it as part of the XML, not as an object of its own."""
+    kitchen = folder / "kitchen"
+    # a jam jar: OBJ with UVs in centimetres, `scale` in the XML; red lid band over a yellow label
+    jar = trimesh.creation.cylinder(radius=3.2, height=8.5, sections=28)
+    jar.apply_translation([0, 0, 4.25])
+    label = _label_texture(128, [(170, 30, 40), (245, 215, 90), (245, 215, 90)], seed=5)
+    _write_obj(trimesh, _textured(trimesh, jar, _cylinder_uv, label), kitchen / "meshes" / "jam_jar.obj")
+    (kitchen / "meshes" / "jam_jar.stl").write_bytes(jar.export(file_type="stl"))
+    # a loaf: STL without UVs (MuJoCo projects the texture: texuniform, texrepeat per metre), metres
+    loaf = trimesh.creation.box(extents=[0.06, 0.11, 0.05])
+    loaf = trimesh.Trimesh(*trimesh.remesh.subdivide(loaf.vertices, loaf.faces))
+    loaf.vertices[:, 2] += 20 * (0.025**2 - loaf.vertices[:, 0] ** 2) * (loaf.vertices[:, 2] > 0)  # a domed top
+    (kitchen / "meshes" / "loaf.stl").write_bytes(loaf.export(file_type="stl"))
+    (kitchen / "textures").mkdir(parents=True, exist_ok=True)
+    crust = _label_texture(64, [(180, 110, 50), (150, 85, 35)], seed=6)
+    crust.save(kitchen / "textures" / "crust.png")
+    (kitchen / "jam_jar.xml").write_text(_MJCF.format(
+        name="jam_jar", mesh='file="meshes/jam_jar.obj" scale="0.01 0.01 0.01"', texture="meshes/material_0.png",
+        material='texrepeat="1 1" texuniform="false"', pos="0 0 -0.0425"), encoding="utf-8")  # fmt: skip
+    (kitchen / "loaf.xml").write_text(_MJCF.format(
+        name="loaf", mesh='file="meshes/loaf.stl"', texture="textures/crust.png",
+        material='texrepeat="20 20" texuniform="true"', pos="0 0 0"), encoding="utf-8")  # fmt: skip
+
+
+_MJCF = """<mujoco model="{name}">
+  <asset>
+    <mesh {mesh} name="{name}_mesh"/>
+    <texture file="{texture}" type="2d" name="tex-{name}"/>
+    <material name="{name}" reflectance="0.3" {material} texture="tex-{name}"/>
+  </asset>
+  <worldbody>
+    <body>
+      <body name="object">
+        <geom pos="{pos}" mesh="{name}_mesh" type="mesh" material="{name}" contype="0" conaffinity="0" group="1"/>
+        <geom pos="{pos}" mesh="{name}_mesh" type="mesh" density="300" friction="0.95 0.3 0.1" group="0"/>
+      </body>
+      <site rgba="0 0 0 0" size="0.005" pos="0 0 -0.04" name="bottom_site"/>
+    </body>
+  </worldbody>
+</mujoco>
+"""
 
 
 def _write_bad(folder: Path) -> None:
@@ -118,3 +170,4 @@ def _write_bad(folder: Path) -> None:
     tower = require("trimesh", "sim", "Writing the procedural mesh library").creation.box(extents=[1.0, 1.0, 3.0])
     (broken / "tower.stl").write_bytes(tower.export(file_type="stl"))
     (broken / "tower.yaml").write_text("unit: m\n", encoding="utf-8")
+

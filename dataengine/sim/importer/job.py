@@ -288,7 +288,7 @@ def import_assets(
         raise MissingDependencyError("coacd", "sim", "Convex decomposition (or pass --collision convex-hull)")
     tasks, duplicates = import_tasks(src, opts)
     if not tasks:
-        raise InputError(f"no meshes ({', '.join(sorted({'.obj', '.stl', '.glb', '.gltf', '.ply'}))}) under {src}")
+        raise InputError(f"no meshes (.glb, .gltf, .obj, .ply, .stl or MuJoCo object .xml) under {src}")
     check_category_splits(tasks, opts)
     wall0 = time.perf_counter()
     job_name = "sim assets import"

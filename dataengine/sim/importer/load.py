@@ -1,7 +1,9 @@
-"""Read one mesh file (OBJ+MTL, STL, GLB/glTF, PLY) with trimesh and reject what cannot become a sim object.
+"""Read one mesh file (OBJ+MTL, STL, GLB/glTF, PLY with trimesh; MuJoCo object MJCF with `mujoco`, see `mjcf`)
+and reject what cannot become a sim object.
 
 Rejections raise `MeshRejected` with a snake_case reason: `unreadable`, `empty`, `nan_vertices`, `degenerate`,
-`too_many_faces`, `non_manifold` (an edge shared by more than two triangles). Open (non-watertight) meshes are
+`too_many_faces`, `non_manifold` (an edge shared by more than two triangles), `no_mesh_geoms` (an MJCF file with
+primitives only). Open (non-watertight) meshes are
 kept: their volume comes from the convex hull (see `normalize`).
 """
 
@@ -51,6 +53,19 @@ def _to_rgba(color) -> tuple[float, float, float, float]:
 
 
 def load_mesh(path, max_faces: int) -> LoadedMesh:
+    from dataengine.sim.importer.mjcf import MJCF_SUFFIX, NoMeshGeoms, load_mjcf
+
+    if str(path).lower().endswith(MJCF_SUFFIX):
+        try:
+            vertices, faces, uv, texture, rgba = load_mjcf(path)
+        except NoMeshGeoms as exc:
+            raise MeshRejected("no_mesh_geoms", str(exc)) from exc
+        except ValueError as exc:
+            raise MeshRejected("unreadable", str(exc)) from exc
+        _check(vertices, faces, max_faces)
+        if texture is not None:
+            rgba = _to_rgba(np.asarray(texture, dtype=np.float64).reshape(-1, 3).mean(axis=0) / 255.0)
+        return LoadedMesh(vertices=vertices, faces=faces, uv=uv, texture=texture, rgba=rgba)
     trimesh = require("trimesh", "sim", "Importing meshes")
     try:
         mesh = trimesh.load(str(path), force="mesh", process=False)
@@ -60,14 +75,7 @@ def load_mesh(path, max_faces: int) -> LoadedMesh:
         raise MeshRejected("empty", "no triangles")
     vertices = np.asarray(mesh.vertices, dtype=np.float64)
     faces = np.asarray(mesh.faces, dtype=np.int64)
-    if not np.all(np.isfinite(vertices)):
-        raise MeshRejected("nan_vertices", f"{int((~np.isfinite(vertices)).any(axis=1).sum())} vertices are NaN/inf")
-    if len(faces) > max_faces:
-        raise MeshRejected("too_many_faces", f"{len(faces)} triangles (limit {max_faces})")
-    extent = np.ptp(vertices[np.unique(faces)], axis=0)
-    if np.sort(extent)[1] <= 0:
-        raise MeshRejected("degenerate", f"extent {extent.tolist()}: flat or a line")
-    _check_manifold(vertices, faces)
+    _check(vertices, faces, max_faces)
     texture, rgba = None, None
     uv = getattr(mesh.visual, "uv", None)
     if getattr(mesh.visual, "kind", None) == "texture":
@@ -88,6 +96,19 @@ def load_mesh(path, max_faces: int) -> LoadedMesh:
         texture=texture,
         rgba=rgba or (0.7, 0.7, 0.7, 1.0),
     )
+
+
+def _check(vertices: np.ndarray, faces: np.ndarray, max_faces: int) -> None:
+    if len(faces) == 0 or len(vertices) == 0:
+        raise MeshRejected("empty", "no triangles")
+    if not np.all(np.isfinite(vertices)):
+        raise MeshRejected("nan_vertices", f"{int((~np.isfinite(vertices)).any(axis=1).sum())} vertices are NaN/inf")
+    if len(faces) > max_faces:
+        raise MeshRejected("too_many_faces", f"{len(faces)} triangles (limit {max_faces})")
+    extent = np.ptp(vertices[np.unique(faces)], axis=0)
+    if np.sort(extent)[1] <= 0:
+        raise MeshRejected("degenerate", f"extent {extent.tolist()}: flat or a line")
+    _check_manifold(vertices, faces)
 
 
 def weld(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

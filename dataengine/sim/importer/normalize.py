@@ -56,6 +56,8 @@ def scale_factor(longest: float, meta: SourceMeta, suffix: str, category: str) -
     low, high = PLAUSIBLE_SIZE_M
     if suffix in (".glb", ".gltf") and low <= longest <= high:
         return 1.0, "gltf_metres"
+    if suffix == ".xml" and low <= longest <= high:  # MJCF: MuJoCo's unit is the metre, mesh `scale` applied
+        return 1.0, "mjcf_metres"
     prior = _prior(CATEGORY_SIZE_M, category)
     if prior:
         return prior / longest, "category_prior"

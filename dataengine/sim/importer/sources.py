@@ -1,5 +1,9 @@
 """Find the meshes under a source folder, hash them with their companion files, and read their metadata.
 
+MuJoCo object MJCF files (`.xml` with a `<mujoco>` root, see `mjcf`) are sources too: one object each, their digest
+covering the mesh and texture files they name; those mesh files, and files of the same stem beside them (other
+formats of the same mesh, as robosuite ships them), are not imported on their own.
+
 Metadata for `chair.obj` comes from a sidecar `chair.yaml` or `chair.json` (see `SourceMeta`) and, where that is
 silent, from the path: the parent folder names the category unless it is the source root, the file stem the name.
 """
@@ -15,6 +19,8 @@ from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from dataengine.sim.importer.mjcf import MJCF_SUFFIX, is_mjcf, mjcf_files
 
 MESH_SUFFIXES = (".obj", ".stl", ".glb", ".gltf", ".ply")
 UNITS_M = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254}
@@ -50,8 +56,11 @@ class SourceMesh:
 
 
 def _companions(path: Path) -> list[Path]:
-    """Files a mesh reads besides itself: an OBJ's material libraries and their textures, a glTF's buffers/images."""
+    """Files a mesh reads besides itself: an OBJ's material libraries and their textures, a glTF's buffers/images,
+    an MJCF file's meshes and textures."""
     found: list[Path] = []
+    if path.suffix.lower() == MJCF_SUFFIX:
+        return mjcf_files(path)
     try:
         if path.suffix.lower() == ".obj":
             for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
@@ -113,9 +122,18 @@ def file_digest(path: Path) -> str:
 
 
 def discover(src: Path) -> list[SourceMesh]:
-    """Every mesh file under `src` (sorted by relative path), with its digest and raw sidecar metadata."""
+    """Every mesh file and MJCF object file under `src` (sorted by relative path), with its digest and raw sidecar
+    metadata; meshes an MJCF file names (and their same-stem siblings) only as part of it."""
+    files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in (*MESH_SUFFIXES, MJCF_SUFFIX))
+    models = [p for p in files if p.suffix.lower() == MJCF_SUFFIX and is_mjcf(p)]
+    named = {f for m in models for f in mjcf_files(m) if f.suffix.lower() in (*MESH_SUFFIXES, ".msh")}
+    taken = {(f.parent, f.stem) for f in named}
     found = []
-    for path in sorted(p for p in src.rglob("*") if p.suffix.lower() in MESH_SUFFIXES and p.is_file()):
+    for path in files:
+        if path.suffix.lower() == MJCF_SUFFIX and path not in models:
+            continue  # other XML files (a sidecar never is one: sidecars are YAML or JSON)
+        if path.suffix.lower() != MJCF_SUFFIX and (path.resolve().parent, path.stem) in taken:
+            continue
         try:
             meta = read_sidecar(path)
         except MetadataError as exc:

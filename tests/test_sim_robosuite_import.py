@@ -1,0 +1,50 @@
+"""Optional: robosuite's textured household objects imported from its object XMLs (no network at test time).
+
+robosuite 1.5.2 pins `mink==0.0.5` (installing it here would downgrade mink 1.3 and numpy 2.4), so it is not a
+dependency: install it into a venv of its own and point the test at the package folder, e.g.
+    python -m venv /tmp/rs && /tmp/rs/bin/pip install --no-deps robosuite
+    export DATAENGINE_ROBOSUITE_DIR=/tmp/rs/lib/python3.11/site-packages/robosuite
+    python -m pytest tests/test_sim_robosuite_import.py
+Where robosuite is installed in this environment the test finds it without importing it; otherwise it is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+pytest.importorskip("mujoco")
+pytest.importorskip("trimesh")
+
+from dataengine.sim.importer.job import CATALOG_NAME, ImportOptions, import_assets
+
+TEXTURED = {"bread", "can", "cereal", "lemon", "milk"}
+
+
+def _robosuite_objects() -> Path | None:
+    root = os.environ.get("DATAENGINE_ROBOSUITE_DIR")
+    if not root:
+        spec = importlib.util.find_spec("robosuite")  # finds the package without running it
+        root = str(Path(spec.origin).parent) if spec and spec.origin else None
+    objects = Path(root) / "models" / "assets" / "objects" if root else None
+    return objects if objects and (objects / "bread.xml").is_file() else None
+
+
+def test_robosuite_object_xmls_import_textured(tmp_path, monkeypatch):
+    objects = _robosuite_objects()
+    if objects is None:
+        pytest.skip("robosuite's object XMLs not found (set DATAENGINE_ROBOSUITE_DIR to its package folder)")
+    monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(tmp_path / "cache"))
+    opts = ImportOptions(collision="convex-hull", grasp_trials=0)
+    report = import_assets(objects, tmp_path / "catalog", opts, workers=0, show_progress=False)
+    entries = {e["id"]: e for e in yaml.safe_load((tmp_path / "catalog" / CATALOG_NAME).read_text())["objects"]}
+    assert set(entries) >= TEXTURED, sorted(entries)
+    for name in TEXTURED:
+        entry = entries[name]
+        assert entry["source"]["textured"] and entry["source"]["scale_source"] == "mjcf_metres", name
+        assert 0.03 < max(entry["source"]["extent_m"]) < 0.3, (name, entry["source"]["extent_m"])
+    assert report["quarantine_reasons"].get("no_mesh_geoms", 0) >= 1  # door, nuts: primitives only
