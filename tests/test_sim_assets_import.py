@@ -129,6 +129,30 @@ def test_primitive_only_and_broken_mjcf_files_are_quarantined(tmp_path):
     assert err.value.reason == "unreadable" and "MuJoCo cannot compile" in err.value.detail
 
 
+def test_every_imported_object_has_a_thumbnail_of_itself(imported):
+    from PIL import Image
+
+    root, report = imported
+    entries = _entries(root / "catalog")
+    assert report["thumbnails"] == len(entries) == KEPT
+    for entry in entries.values():
+        path = root / "catalog" / entry["thumbnail"]
+        assert path.parent == (root / "catalog" / entry["shape"]["mesh"]["file"]).parent
+        image = np.asarray(Image.open(path).convert("RGB"), dtype=float)
+        assert image.shape == (128, 128, 3) and image.std() > 10  # the object on the floor, not a blank frame
+    # the jam jar's label is red and yellow: its thumbnail shows both, the untextured orange block shows orange
+    jar = np.asarray(Image.open(root / "catalog" / entries["kitchen/jam_jar.xml"]["thumbnail"]).convert("RGB"))
+    reds = (jar[..., 0] > 120) & (jar[..., 1] < 80) & (jar[..., 2] < 80)
+    yellows = (jar[..., 0] > 150) & (jar[..., 1] > 120) & (jar[..., 2] < 90)
+    assert reds.sum() > 50 and yellows.sum() > 50
+    block = np.asarray(Image.open(root / "catalog" / entries["toy/block.stl"]["thumbnail"]).convert("RGB"))
+    oranges = (block[..., 0] > 150) & (block[..., 1] > 60) & (block[..., 1] < 160) & (block[..., 2] < 80)
+    assert oranges.sum() > 200
+    # a catalog listed after another keeps its thumbnail paths valid (rebased like its mesh files)
+    catalog = load_catalog([DEFAULT_CATALOG, root / "catalog" / CATALOG_NAME])
+    assert resolve_path(catalog.get("toy_block").thumbnail, catalog.base_dir).is_file()
+
+
 def test_a_second_import_comes_from_the_cache_with_the_same_files(imported, tmp_path, monkeypatch):
     root, _ = imported
     monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(root / "cache"))

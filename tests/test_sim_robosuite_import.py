@@ -47,4 +47,5 @@ def test_robosuite_object_xmls_import_textured(tmp_path, monkeypatch):
         entry = entries[name]
         assert entry["source"]["textured"] and entry["source"]["scale_source"] == "mjcf_metres", name
         assert 0.03 < max(entry["source"]["extent_m"]) < 0.3, (name, entry["source"]["extent_m"])
+        assert (tmp_path / "catalog" / entry["thumbnail"]).is_file()
     assert report["quarantine_reasons"].get("no_mesh_geoms", 0) >= 1  # door, nuts: primitives only

@@ -52,6 +52,7 @@ class AssetSpec(BaseModel):
     friction: float = Field(default=1.0, gt=0)
     shape: dict[str, Any] | None = None
     container: dict[str, Any] | None = None
+    thumbnail: str | None = Field(default=None, description="a PNG of the object alone (imported assets)")
     source: dict[str, Any] | None = Field(
         default=None, description="where an imported asset came from and how it was processed (informational)"
     )
@@ -138,12 +139,14 @@ def describe_leaks(leaks: dict[str, dict[str, list[str]]], limit: int = 5) -> st
 def _rebase_mesh_files(asset: AssetSpec, own_dir: Path, base_dir: Path) -> AssetSpec:
     """Relative mesh files of a catalog other than the first, made relative to the first one's directory (the
     catalog's `base_dir`), so every catalog's paths resolve against the file that lists them."""
+    def rebase(file: str) -> str:
+        return file if Path(file).is_absolute() else os.path.relpath(own_dir / file, base_dir)
+
+    if asset.thumbnail:
+        asset = asset.model_copy(update={"thumbnail": rebase(asset.thumbnail)})
     mesh = (asset.shape or {}).get("mesh")
     if not isinstance(mesh, dict):
         return asset
-
-    def rebase(file: str) -> str:
-        return file if Path(file).is_absolute() else os.path.relpath(own_dir / file, base_dir)
 
     mesh = dict(mesh)
     for key in ("file", "texture"):

@@ -12,7 +12,9 @@ assets_app = typer.Typer(no_args_is_help=True, help="Asset catalogs: import mesh
 
 
 def import_meshes(
-    src: Path = typer.Argument(..., help="Folder of meshes (.obj with .mtl and textures, .glb/.gltf, .stl, .ply)."),
+    src: Path = typer.Argument(
+        ..., help="Folder of meshes (.obj with .mtl and textures, .glb/.gltf, .stl, .ply) or MuJoCo object .xml files."
+    ),
     out: Path = typer.Option(..., "--out", help="Catalog folder to write (catalog.yaml, meshes/, quarantine)."),
     collision: str = typer.Option(
         "coacd", "--collision", help="coacd (convex decomposition) or convex-hull (one hull: the cheap fallback)."
@@ -27,6 +29,9 @@ def import_meshes(
         3, "--grasp-trials", min=0, help="Scripted pick-and-place trials per object (0 skips the check)."
     ),
     grasp_min: int = typer.Option(2, "--grasp-min", min=0, help="Successful trials an object needs to be kept."),
+    thumbnail_px: int = typer.Option(
+        128, "--thumbnail-px", min=0, max=1024, help="Side of each object's PNG thumbnail (0: no thumbnails)."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Parallel workers (0 = inline, no Ray)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join a running Ray cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted import in --out."),
@@ -49,12 +54,15 @@ def import_meshes(
         max_size_m=max_size_m,
         grasp_trials=grasp_trials,
         grasp_min=grasp_min,
+        thumbnail_px=thumbnail_px,
     )
     report = import_assets(src, out, opts, workers=workers, ray_address=ray_address, resume=resume)
     console.print(
         f"imported {report['imported']} of {report['meshes']} meshes ({report['textured']} textured, "
-        f"{report['from_cache']} from the cache) in {report['wall_s']:.1f} s -> {out / CATALOG_NAME}"
+        f"{report['from_cache']} from the cache, {report['thumbnails']} thumbnails) in {report['wall_s']:.1f} s "
+        f"-> {out / CATALOG_NAME}"
     )
+
     if report["quarantined"]:
         reasons = ", ".join(f"{k} {v}" for k, v in report["quarantine_reasons"].items())
         console.print(f"[yellow]quarantined {report['quarantined']}[/]: {reasons} (see {out / QUARANTINE_NAME})")

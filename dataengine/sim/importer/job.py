@@ -1,10 +1,11 @@
 """The import job: one Ray task per distinct mesh (by content hash), resumable, cached across runs.
 
-`CATALOG_DIR` receives `meshes/<hash16>/` (visual.obj, texture.png, collision_NN.obj), `catalog.yaml` (objects in
-the generator's catalog format, with each entry's `source` provenance), `quarantine.jsonl` (one line per rejected
-mesh: path, reason, detail) and `import_report.json` (counts, reasons and timings). Processed meshes are also kept
-in `$DATAENGINE_CACHE_DIR/asset_import/` under (content hash, category, options), so importing the same file again,
-into any catalog, copies the result instead of recomputing it.
+`CATALOG_DIR` receives `meshes/<hash16>/` (visual.obj, texture.png, collision_NN.obj, thumbnail.png),
+`catalog.yaml` (objects in the generator's catalog format, with each entry's `source` provenance and
+`thumbnail`), `quarantine.jsonl` (one line per rejected mesh: path, reason, detail) and `import_report.json`
+(counts, reasons and timings). Processed meshes are also kept in `$DATAENGINE_CACHE_DIR/asset_import/` under
+(content hash, category, options), so importing the same file again, into any catalog, copies the result instead
+of recomputing it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import shutil
 import time
 from collections import Counter
@@ -29,6 +31,8 @@ CATALOG_NAME = "catalog.yaml"
 QUARANTINE_NAME = "quarantine.jsonl"
 REPORT_NAME = "import_report.json"
 ENTRY_NAME = "entry.json"
+THUMBNAIL_NAME = "thumbnail.png"
+log = logging.getLogger(__name__)
 
 
 class ImportOptions(BaseModel):
@@ -47,6 +51,7 @@ class ImportOptions(BaseModel):
     unseen_categories: list[str] = Field(default_factory=list, description="categories held out as 'unseen'")
     grasp_trials: int = Field(default=3, ge=0, description="scripted pick-and-place trials per object (0: skip)")
     grasp_min: int = Field(default=2, ge=0, description="successful trials an object needs to be kept")
+    thumbnail_px: int = Field(default=128, ge=0, le=1024, description="side of the PNG thumbnail (0: none)")
 
     def key(self) -> str:
         """Fingerprint of the whole import (a resumed job must have the same)."""
@@ -85,6 +90,8 @@ def _process(source: dict, opts: ImportOptions, folder: Path) -> dict:
     collision_s = time.perf_counter() - t0
     png = png_bytes(loaded.texture, opts.max_texture_px) if loaded.texture is not None else None
     mesh_spec = write_files(folder, norm.vertices, norm.faces, norm.uv, png, pieces)
+    rgba = display_rgba(meta.color, [round(c, 4) for c in loaded.rgba], png is not None)
+    thumbnail = _thumbnail(folder, mesh_spec, rgba, norm.vertices, opts.thumbnail_px)
     extent = norm.vertices.max(axis=0) - norm.vertices.min(axis=0)
     longest = float(extent.max())
     return {
@@ -103,7 +110,24 @@ def _process(source: dict, opts: ImportOptions, folder: Path) -> dict:
             "textured": png is not None,
         },
         "collision_s": round(collision_s, 4),
+        **thumbnail,
     }
+
+
+def _thumbnail(folder: Path, mesh_spec: dict, rgba, vertices, size_px: int) -> dict:
+    """{"thumbnail": file} after rendering it into `folder`; {"thumbnail_error": why} when MuJoCo cannot render
+    here (no OpenGL): the object is kept, without a thumbnail."""
+    if not size_px:
+        return {}
+    from dataengine.sim.importer.thumbnail import render_thumbnail
+
+    try:
+        png = render_thumbnail(folder, mesh_spec, rgba, vertices, size_px)
+    except Exception as exc:  # the renderer's errors differ per GL backend
+        log.warning("thumbnail not rendered in %s: %s", folder.name, exc)
+        return {"thumbnail_error": f"{type(exc).__name__}: {exc}"[:300]}
+    (folder / THUMBNAIL_NAME).write_bytes(png)
+    return {"thumbnail": THUMBNAIL_NAME}
 
 
 def _publish(tmp: Path, final: Path) -> None:
@@ -180,16 +204,13 @@ def _grasp_result(entry: dict, out_dir: Path, cache: Path, trials: int) -> dict:
 
 def _entry(source: dict, meta, geometry: dict, opts: ImportOptions, prefix: str) -> dict:
     from dataengine.sim.importer.sources import asset_id, default_name
-    from dataengine.sim.importer.write import COLOR_NAMES
 
     category = source["category"]
     split = split_for(category, meta.split, opts)
     mesh = {k: v for k, v in geometry["mesh"].items() if k != "collision"}
     mesh = {k: f"{prefix}/{v}" for k, v in mesh.items()}
     mesh["collision"] = [f"{prefix}/{f}" for f in geometry["mesh"]["collision"]]
-    rgba = geometry["rgba"]
-    if meta.color in COLOR_NAMES and not geometry["notes"]["textured"]:  # paint it the colour instructions name
-        rgba = [*COLOR_NAMES[meta.color], 1.0]
+    rgba = display_rgba(meta.color, geometry["rgba"], geometry["notes"]["textured"])
     return {
         "id": asset_id(source["rel"]),
         "name": meta.name or default_name(source["rel"]),
@@ -201,8 +222,17 @@ def _entry(source: dict, meta, geometry: dict, opts: ImportOptions, prefix: str)
         "split": split,
         "mass_kg": geometry["mass_kg"],
         "shape": {"mesh": mesh},
-        "source": {"path": source["rel"], "sha256": source["digest"], **geometry["notes"]},
-    }
+        **({"thumbnail": f"{prefix}/{geometry['thumbnail']}"} if geometry.get("thumbnail") else {}),
+        "source": {"path": source["rel"], "sha256": source["digest"], **geometry["notes"],
+                   **({"thumbnail_error": geometry["thumbnail_error"]} if "thumbnail_error" in geometry else {})},
+    }  # fmt: skip
+
+
+def display_rgba(color: str | None, rgba: list[float], textured: bool) -> list[float]:
+    """The catalog colour: the metadata's named colour paints an untextured mesh (instructions name it)."""
+    from dataengine.sim.importer.write import COLOR_NAMES
+
+    return [*COLOR_NAMES[color], 1.0] if color in COLOR_NAMES and not textured else rgba
 
 
 def split_for(category: str, meta_split: str | None, opts: ImportOptions) -> str:
@@ -327,6 +357,7 @@ def _write_outputs(out_dir: Path, results: list[dict], duplicates: list[dict], o
         "from_cache": len(ok) - len(processed),
         "categories": dict(sorted(Counter(e["category"] for e in entries).items())),
         "textured": sum(e["source"]["textured"] for e in entries),
+        "thumbnails": sum("thumbnail" in e for e in entries),
         "task_seconds": round(sum(r["seconds"] for r in processed), 3),
         "collision_seconds": round(sum(r["collision_s"] for r in processed), 3),
     }
