@@ -240,3 +240,19 @@ def test_the_expert_succeeds_and_labels_follow_the_jittered_cameras(tmp_path):
     assert sum(axes["camera_turn_deg"]["counts"]) == 4  # two world cameras per episode
     assert 0 < axes["camera_turn_deg"]["max"] <= 4.0 + 2.0  # the variation's turn plus the template's look-at jitter
     assert axes["table_texture"]["counts"] == {"wood.png": 2}
+
+
+def test_the_usd_export_carries_table_height_and_walls(tmp_path):
+    pytest.importorskip("pxr", reason="usd-core is not installed (pip install 'dataengine[usd]')")
+    from pxr import UsdGeom, UsdPhysics
+
+    from dataengine.sim.usd.stage import build_stage
+
+    layout = _layout(_scene_recipe(tmp_path), 4)
+    stage = build_stage(layout, robot_usd="/nonexistent/franka.usd")
+    walls = [p for p in stage.Traverse() if p.GetName().startswith("wall_") and p.IsA(UsdGeom.Gprim)]
+    assert sorted(p.GetName() for p in walls) == [f"wall_{w.name}" for w in sorted(layout.walls, key=lambda w: w.name)]
+    assert not any(p.HasAPI(UsdPhysics.CollisionAPI) for p in walls)  # backdrops collide with nothing
+    slab = next(p for p in stage.Traverse() if p.GetName() == "slab")
+    bottom = UsdGeom.Imageable(slab).ComputeWorldBound(0, "default").ComputeAlignedRange().GetMax()[2]
+    assert bottom == pytest.approx(layout.table.floor_z_m, abs=1e-6)  # the floor stays where the rig expects it

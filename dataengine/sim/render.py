@@ -84,20 +84,20 @@ def draw_look(recipe: SimRecipe, layout: Layout, rng: np.random.Generator) -> Lo
         lights=lights,
         cameras=cams,
     )
-    if recipe.variation is None:
-        return look
-    look = vary_look(look, recipe.variation, rng)
+    if recipe.variation is not None:
+        look = vary_look(look, recipe.variation, rng)
     extra = [light for light in layout.lights if light.name not in {x.name for x in look.lights}]
-    if extra:  # lights `variation.light_count` added to the layout: a level each, then the colour jitter
-        look.lights = look.lights + [_extra_light(light, spec.light_diffuse, recipe.variation, rng) for light in extra]
+    if extra:  # lights beyond the rig's (`variation.light_count`): a level each, then the colour jitter
+        jitter = recipe.variation.light_color_jitter if recipe.variation is not None else 0.0
+        look.lights = look.lights + [_extra_light(light, spec.light_diffuse, jitter, rng) for light in extra]
     if layout.table.texture_file:  # an image on the table: shown as it is
         look.table_rgba, look.table_texture = (1.0, 1.0, 1.0, 1.0), "none"
     return look
 
 
-def _extra_light(light: Light, levels: tuple[float, float], variation: VariationSpec, rng) -> Light:
+def _extra_light(light: Light, levels: tuple[float, float], color_jitter: float, rng) -> Light:
     level = float(rng.uniform(*levels))
-    factors = rng.uniform(1 - variation.light_color_jitter, 1 + variation.light_color_jitter, size=3)
+    factors = rng.uniform(1 - color_jitter, 1 + color_jitter, size=3)
     return light.model_copy(update={"diffuse": tuple(float(min(1.0, level * f)) for f in factors)})
 
 
