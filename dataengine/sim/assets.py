@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from dataengine.errors import RecipeError
 from dataengine.recipe_loader import read_yaml_mapping
@@ -66,11 +66,19 @@ class Catalog(BaseModel):
     objects: list[AssetSpec]
     containers: list[AssetSpec]
     base_dir: str = Field(description="directory that relative mesh files are resolved against")
+    _graspable: dict[str, list[AssetSpec]] = PrivateAttr(default_factory=dict)
 
     def pool(self, kind: str, split: str) -> list[AssetSpec]:
         """Assets of a kind ('object' or 'container') in a split ('seen', 'unseen' or 'all')."""
         items = self.objects if kind == "object" else self.containers
         return [a for a in items if split == "all" or a.split == split]
+
+    def graspable_pool(self, split: str) -> list[AssetSpec]:
+        """The split's objects the gripper can hold (`graspable`), worked out once per catalog: the sampler asks
+        every attempt, and a catalog of thousands of objects would otherwise cost a tenth of a second each time."""
+        if split not in self._graspable:
+            self._graspable[split] = [a for a in self.pool("object", split) if graspable(a, self.base_dir)]
+        return list(self._graspable[split])
 
     def get(self, asset_id: str) -> AssetSpec:
         for asset in self.objects + self.containers:

@@ -142,8 +142,22 @@ def textured_mesh_arrays(spec: MeshSpec, base_dir: str | Path | None = None) -> 
 
 
 def mesh_bounds(spec: MeshSpec, base_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(min corner (3,), max corner (3,)) of the scaled mesh."""
-    vertices, _ = mesh_arrays(spec, base_dir)
+    """(min corner (3,), max corner (3,)) of the scaled mesh. A file's corners are cached apart from its arrays
+    (`_file_bounds`, six numbers each), so sampling from a catalog of thousands of mesh files does not reload them
+    every attempt once they no longer fit `_from_file`'s cache; scaling per axis is monotonic, so the corners are
+    the same numbers as those of the scaled vertices."""
+    if not spec.file:
+        vertices, _ = mesh_arrays(spec, base_dir)
+        return vertices.min(axis=0), vertices.max(axis=0)
+    lo, hi = _file_bounds(str(resolve_path(spec.file, base_dir)))
+    scale = np.asarray(spec.scale, dtype=np.float64)
+    a, b = lo * scale, hi * scale
+    return np.minimum(a, b), np.maximum(a, b)
+
+
+@lru_cache(maxsize=65536)
+def _file_bounds(path: str) -> tuple[np.ndarray, np.ndarray]:
+    vertices, _ = _from_file(path)
     return vertices.min(axis=0), vertices.max(axis=0)
 
 

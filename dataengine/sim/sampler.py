@@ -12,7 +12,7 @@ import numpy as np
 
 from dataengine.geometry import yaw_to_quat_wxyz
 from dataengine.records.layout import Layout, Pose, RobotStart, SceneObject, Table
-from dataengine.sim.assets import AssetSpec, Catalog, graspable, make_container, make_object, scaled_asset
+from dataengine.sim.assets import AssetSpec, Catalog, make_container, make_object, scaled_asset
 from dataengine.sim.recipe import SimRecipe
 from dataengine.sim.rig import rig_cameras, rig_lights
 
@@ -39,7 +39,7 @@ def choose_assets(
     recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator
 ) -> tuple[AssetSpec, AssetSpec, list[AssetSpec]]:
     """(pick, container, distractors). Distractors never share both name and colour with the pick object."""
-    objects = [a for a in catalog.pool("object", recipe.split) if graspable(a, catalog.base_dir)]
+    objects = catalog.graspable_pool(recipe.split)
     containers = catalog.pool("container", recipe.split)
     if not objects or not containers:
         from dataengine.errors import RecipeError

@@ -171,3 +171,46 @@ def _write_bad(folder: Path) -> None:
     (broken / "tower.stl").write_bytes(tower.export(file_type="stl"))
     (broken / "tower.yaml").write_text("unit: m\n", encoding="utf-8")
 
+
+def write_many_objects(folder: str | Path, count: int, seed: int = 0) -> Path:
+    """A catalog of `count` distinct textured convex objects (boxes, cylinders and prisms of random graspable sizes,
+    each its own OBJ with UVs, 32 px PNG and collision hull) in `count // 10` categories, all `seen`: the catalog
+    the worker-memory benchmark samples from. Returns the catalog path."""
+    import yaml
+
+    from dataengine.sim.importer.write import COLOR_NAMES, obj_text, size_label
+
+    trimesh = require("trimesh", "sim", "Writing a many-object catalog")
+    folder = Path(folder)
+    rng = np.random.default_rng(seed)
+    colours = sorted(COLOR_NAMES)
+    entries = []
+    for i in range(count):
+        kind = ("box", "cylinder", "prism")[i % 3]
+        width, depth, height = rng.uniform(0.03, 0.06), rng.uniform(0.03, 0.09), rng.uniform(0.04, 0.09)
+        if kind == "box":
+            mesh, uv_fn = trimesh.creation.box(extents=[width, depth, height]), _box_uv
+        else:
+            sections = 24 if kind == "cylinder" else int(rng.integers(3, 9))
+            mesh, uv_fn = trimesh.creation.cylinder(radius=width / 2, height=height, sections=sections), _cylinder_uv
+        mesh.apply_translation([0, 0, height / 2])
+        vertices, faces = _unshared(np.asarray(mesh.vertices), np.asarray(mesh.faces))
+        colour = colours[int(rng.integers(len(colours)))]
+        base = np.asarray(COLOR_NAMES[colour]) * 255
+        texture = _label_texture(32, [tuple(int(c) for c in base), tuple(int(c * 0.7) for c in base)], seed=i)
+        sub = folder / "meshes" / f"{i:04d}"
+        sub.mkdir(parents=True, exist_ok=True)
+        (sub / "visual.obj").write_text(obj_text(vertices, faces, uv_fn(vertices)), encoding="utf-8")
+        (sub / "collision.obj").write_text(obj_text(np.asarray(mesh.vertices), np.asarray(mesh.faces)))
+        texture.save(sub / "texture.png")
+        mass = float(np.clip(abs(mesh.volume) * 400.0, 0.02, 0.5))
+        entries.append({
+            "id": f"many_{i:04d}", "name": f"item {i}", "category": f"kind {i % max(1, count // 10):03d}",
+            "color": colour, "rgba": [*[round(float(c), 4) for c in COLOR_NAMES[colour]], 1.0],
+            "size": size_label(float(max(width, depth, height))), "mass_kg": round(mass, 4),
+            "shape": {"mesh": {"file": f"meshes/{i:04d}/visual.obj", "texture": f"meshes/{i:04d}/texture.png",
+                               "collision": [f"meshes/{i:04d}/collision.obj"]}},
+        })  # fmt: skip
+    path = folder / "catalog.yaml"
+    path.write_text(yaml.safe_dump({"objects": entries, "containers": []}, sort_keys=False), encoding="utf-8")
+    return path
