@@ -109,22 +109,7 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
         distractors.append(make_object(asset, uid, "distractor", origin, catalog.base_dir, rgba, color))
     for obj in [pick, *distractors]:
         obj.scale = round(scales.get(obj.asset_id, 1.0), 6)
-    placed: list[SceneObject] = []
-    for obj in [container, pick, *distractors]:
-        is_container = obj.kind == "container"
-        region_x = spec.container_region_x_m if is_container else spec.object_region_x_m
-        region_y = spec.container_region_y_m if is_container else spec.object_region_y_m
-        pose = None
-        for _ in range(spec.max_layout_tries):
-            pose = _place(rng, obj, region_x, region_y, spec.yaw_range_rad, placed, spec.min_separation_m, top)
-            if pose is not None:
-                break
-        if pose is None:
-            raise AttemptFailed("layout_no_space", f"no free spot for {obj.asset_id}")
-        obj.pose = pose
-        placed.append(obj)
-    if _inside_footprint(pick, container):
-        raise AttemptFailed("goal_already_satisfied")
+    place_objects(spec, [container, pick, *distractors], top, rng)
     robot = task.robot
     base_xy = rng.uniform(-robot.base_jitter_m, robot.base_jitter_m, size=2) if robot.base_jitter_m else np.zeros(2)
     arm_q = np.asarray(robot.home_arm_qpos_rad) + rng.uniform(
@@ -146,6 +131,30 @@ def sample_layout(recipe: SimRecipe, catalog: Catalog, rng: np.random.Generator)
 
         layout = vary_layout(layout, variation, rng)
     return layout
+
+
+def place_objects(spec, objects: list[SceneObject], top_z_m: float, rng: np.random.Generator) -> None:
+    """Draw every object's pose in place, in order (the container, the pick object, the distractors): its task
+    region, a random yaw, no overlap with those placed before. Raises AttemptFailed("layout_no_space") or
+    ("goal_already_satisfied": the pick object starts inside the container)."""
+    placed: list[SceneObject] = []
+    for obj in objects:
+        is_container = obj.kind == "container"
+        region_x = spec.container_region_x_m if is_container else spec.object_region_x_m
+        region_y = spec.container_region_y_m if is_container else spec.object_region_y_m
+        pose = None
+        for _ in range(spec.max_layout_tries):
+            pose = _place(rng, obj, region_x, region_y, spec.yaw_range_rad, placed, spec.min_separation_m, top_z_m)
+            if pose is not None:
+                break
+        if pose is None:
+            raise AttemptFailed("layout_no_space", f"no free spot for {obj.asset_id}")
+        obj.pose = pose
+        placed.append(obj)
+    pick = next(o for o in objects if o.role == "pick")
+    container = next(o for o in objects if o.role == "place")
+    if _inside_footprint(pick, container):
+        raise AttemptFailed("goal_already_satisfied")
 
 
 def _inside_footprint(obj: SceneObject, container: SceneObject) -> bool:

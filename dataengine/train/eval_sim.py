@@ -7,7 +7,9 @@ first solved by the scripted expert in physics only (the same search the generat
 scene is known to be feasible; then the scene is reset, a render look is drawn and the policy acts: every
 `execute_steps` control steps it sees the frames of its cameras (JPEG round trip at the recipe's quality, like
 training frames; none for a state policy), its state vector (built by `dataengine.train.observations` exactly as
-in training; the `task` state takes its privileged features from the expert's plan of the layout) and the spatially
+in training; the `task` state takes its privileged features from the expert's plan of the layout, or, for a
+policy with a `perceive` method (perceive once, then act), from what it perceives in the first frame of its
+`camera`, with the camera's calibration and the table height) and the spatially
 prompted instruction, predicts a chunk, and the first `execute_steps` actions are applied as joint targets (through
 `dataengine.train.actions.ChunkExecutor`: IK of the tool targets, or measured joints + delta; gripper closed or
 open). An episode succeeds as soon as the task family's success predicate holds;
@@ -28,8 +30,9 @@ from PIL import Image
 from dataengine.train.action_data import prompt_for
 from dataengine.train.actions import ChunkExecutor
 from dataengine.train.collate import Collator, to_device
+from dataengine.train.first_frame import observe_first_frame
 from dataengine.train.normalization import Normalizer
-from dataengine.train.observations import LiveState, task_context
+from dataengine.train.observations import LiveState, neutral_yaw, task_context
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +108,17 @@ def evaluate_in_sim(
             backend.apply_look(draw_look(sim, layout, np.random.default_rng(look_seed(sim.seed, index))))
             backend.reset()
             instruction = family.instruction(layout, family.relation(layout, sim))
+            perceived = None
+            if hasattr(policy, "perceive"):  # perceive once, then act: the task constants from the first frame
+                table_z = float(layout.table.top_center_m[2])
+                frame = observe_first_frame(
+                    backend, policy.camera, sim.render.jpeg_quality, table_z, instruction, policy.image_size
+                )
+                truth, context = context, policy.perceive(frame, neutral_yaw(layout))
+                perceived = {
+                    "grasp_error_m": round(float(np.linalg.norm(context.grasp_point - truth.grasp_point)), 4),
+                    "place_error_m": round(float(np.linalg.norm(context.place_point - truth.place_point)), 4),
+                }
             if hasattr(policy, "start_episode"):  # per-episode state (e.g. `RecordedActionsPolicy`)
                 policy.start_episode(index)
             gen = torch.Generator(device=device).manual_seed(seed * 1_000_003 + index)
@@ -115,7 +129,7 @@ def evaluate_in_sim(
             )  # fmt: skip
             reason = episode["outcome"]
             reasons[reason] += 1
-            results.append({"episode": index, **episode})
+            results.append({"episode": index, **episode, **({"perceived": perceived} if perceived else {})})
             log.info("sim episode %d: %s after %d steps", index, reason, episode["steps"])
     finally:
         policy.train(was_training)
@@ -133,9 +147,21 @@ def evaluate_in_sim(
         "sim_lift_rate": sum(r["lifted"] for r in results) / n if n else float("nan"),
         "sim_mean_min_tool_to_pick_m": float(np.mean([r["min_tool_to_pick_m"] for r in results])) if n else None,
         "sim_outcomes": dict(sorted(reasons.items())),
+        **_perception_summary(results),
         "sim_seed": sim.seed,
         "sim_split": sim.split,
         "sim_wall_s": round(time.perf_counter() - t0, 2),
+    }
+
+
+def _perception_summary(results: list[dict]) -> dict:
+    """Median errors of a perceive-once policy's first-frame estimates against the expert's plan (if any)."""
+    rows = [r["perceived"] for r in results if "perceived" in r]
+    if not rows:
+        return {}
+    return {
+        "sim_perceived_grasp_error_m_median": round(float(np.median([r["grasp_error_m"] for r in rows])), 4),
+        "sim_perceived_place_error_m_median": round(float(np.median([r["place_error_m"] for r in rows])), 4),
     }
 
 

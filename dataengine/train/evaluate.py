@@ -113,6 +113,11 @@ def load_policy(checkpoint: str | Path, device: str | None = None):
     policy, encoder = build_policy(recipe.model, action_space(recipe.data), recipe.data.image_size)
     load_model_weights(ckpt, policy, dev)
     policy.to(dev)
+    if recipe.perception is not None:  # perceive once, then act: the first-frame network saved with the run
+        from dataengine.train.perception import PERCEPTION_FILE, PerceiveOncePolicy, load_perceiver
+
+        cfg = recipe.perception
+        policy = PerceiveOncePolicy(policy, load_perceiver(ckpt / PERCEPTION_FILE)[0], cfg.camera, cfg.image_size)
     normalizer = None
     if (ckpt / STATS_FILE).exists():
         stats = json.loads((ckpt / STATS_FILE).read_text(encoding="utf-8"))

@@ -41,7 +41,7 @@ from dataengine.train.distributed import (
 from dataengine.train.mixture import MixtureLoader
 from dataengine.train.models.policy import action_space, build_policy
 from dataengine.train.optim import make_optimizer
-from dataengine.train.recipe import StageConfig, TrainRecipe
+from dataengine.train.recipe import StageConfig, TrainRecipe, resolve_data_path
 
 log = logging.getLogger(__name__)
 
@@ -196,8 +196,29 @@ class Trainer:
         finally:
             board.close()
         result.step, result.checkpoint = step, ckpt
+        if self.recipe.perception is not None:
+            self.policy = self._perceive_once(ckpt)
         result.wall_s = time.perf_counter() - t0
         return result
+
+    def _perceive_once(self, ckpt: Path | None):
+        """Rung 2b: train (or load) the first-frame perception network next to the run, copy it into the final
+        checkpoint, and return the state policy wrapped so that its task constants come from the first frame."""
+        import shutil
+
+        from dataengine.train.perception import PERCEPTION_FILE, PerceiveOncePolicy, fit_perception, load_perceiver
+        from dataengine.train.probe import SIM_RECIPE_FILE
+
+        cfg, saved = self.recipe.perception, self.run_dir / PERCEPTION_FILE
+        if saved.exists():
+            perceiver, _ = load_perceiver(saved)
+        else:
+            episodes = resolve_data_path(self.recipe, self.recipe.data.episodes, self.data_root)
+            perceiver, summary = fit_perception(cfg, Path(episodes) / SIM_RECIPE_FILE, self.run_dir)
+            log.info("perception: %s", summary)
+        if ckpt is not None:
+            shutil.copyfile(saved, Path(ckpt) / PERCEPTION_FILE)
+        return PerceiveOncePolicy(self.policy, perceiver, cfg.camera, cfg.image_size)
 
     def _batches(self, stage: int, cfg: StageConfig) -> MixtureLoader:
         """Stage 1: grounding batches; stage 2: one action batch and one grounding batch per step."""

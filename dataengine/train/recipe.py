@@ -173,6 +173,30 @@ class EvalConfig(_Strict):
     execute_steps: int = Field(default=8, ge=1, description="actions executed per predicted chunk")
 
 
+class PerceptionConfig(_Strict):
+    """Perceive once, then act (docs/training.md, rung 2b): after the stages, a first-frame network
+    (`models.keypoint_net`) is trained on `frames` layouts of the episodes' sim recipe rendered at t = 0 only (no
+    physics; seeds from `seed_offset`, disjoint from the episodes' and the evaluator's), and the `task` state's
+    per-episode constants then come from what it sees in the first frame of `camera` instead of the expert's plan."""
+
+    camera: str = "front"
+    image_size: int = Field(default=128, ge=32, description="first frames are resized to image_size^2")
+    frames: int = Field(default=3000, ge=1, description="first frames rendered for training (no physics)")
+    per_scene: int = Field(default=12, ge=1, description="frames per loaded scene (objects re-placed, new look)")
+    seed_offset: int = Field(default=2_000_000, description="layout seeds: the sim recipe's seed + this")
+    steps: int = Field(default=1500, ge=1)
+    batch: int = Field(default=32, ge=1)
+    lr: float = Field(default=2e-3, gt=0)
+    weight_decay: float = Field(default=1e-4, ge=0)
+    width: int = Field(default=48, ge=8, description="channels of the network's main blocks")
+    yaw_bins: int = Field(default=36, ge=2)
+    heatmap_weight: float = Field(default=1.0, ge=0)
+    crop_rows: tuple[int, int] = Field(
+        default=(32, 112), description="rows (of image_size) the network reads: the table"
+    )
+    seed: int = 0
+
+
 class TrainRecipe(_Strict):
     name: str = "train"
     seed: int = 0
@@ -187,12 +211,20 @@ class TrainRecipe(_Strict):
     keep_checkpoints: int = Field(default=2, ge=1)
     diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    perception: PerceptionConfig | None = Field(default=None, description="perceive once, then act (rung 2b)")
     recipe_dir: str | None = Field(default=None, description="set on load: relative paths resolve against it")
 
     @model_validator(mode="after")
     def _constrained_decoding_needs_the_tiny_model(self) -> TrainRecipe:
         if self.eval.constrained_decoding and self.model.backbone != "tiny":
             raise ValueError("eval.constrained_decoding works with the tiny model's tokenizer (model.backbone: tiny)")
+        return self
+
+    @model_validator(mode="after")
+    def _perception_feeds_the_task_state(self) -> TrainRecipe:
+        if self.perception is not None and (self.model.policy != "state_mlp" or self.data.state != "task"):
+            raise ValueError("perception: needs model.policy: state_mlp and data.state: task (it replaces the task "
+                             "state's privileged constants)")  # fmt: skip
         return self
 
     def fingerprint(self) -> str:
