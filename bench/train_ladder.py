@@ -77,6 +77,11 @@ def run_one(
         seed_offset=HELD_OUT_OFFSET, max_steps=e.sim_max_steps, execute_steps=e.execute_steps, seed=r.seed,
     )  # fmt: skip
     losses = result.losses.get("stage2") or []
+    perception = {}
+    if (run_dir / "perception.pt").exists():  # rung 2b: the first-frame network's frames and times
+        import torch
+
+        perception = {"perception": torch.load(run_dir / "perception.pt", weights_only=True).get("summary")}
     return {
         "name": name,
         "recipe": str(recipe),
@@ -89,6 +94,7 @@ def run_one(
         "final_loss": round(sum(losses[-50:]) / max(1, len(losses[-50:])), 5) if losses else None,
         "eval_wall_s": round(time.perf_counter() - t1, 1),
         **{k.removeprefix("sim_"): v for k, v in metrics.items() if k != "sim_recipe"},
+        **perception,
     }
 
 

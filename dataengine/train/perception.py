@@ -30,6 +30,7 @@ from dataengine.train.observations import TaskContext
 from dataengine.train.recipe import PerceptionConfig
 
 log = logging.getLogger(__name__)
+GLIMPSE_JITTER_PX = 1.5  # training looks at the true pick point plus this noise (the prediction's error scale)
 
 
 class FirstFrameSet:
@@ -85,6 +86,7 @@ def perception_loss(net: KeypointNet, out: dict, batch: dict, heatmap_weight: fl
 
 def train_perception(train: FirstFrameSet, cfg: PerceptionConfig, log_every: int = 200) -> tuple[KeypointNet, list]:
     torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
     net = KeypointNet(width=cfg.width, yaw_bins=cfg.yaw_bins)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -105,7 +107,9 @@ def train_perception(train: FirstFrameSet, cfg: PerceptionConfig, log_every: int
             order, pos = rng.permutation(len(train)), 0
         batch = train.batch(order[pos : pos + cfg.batch])
         pos += cfg.batch
-        losses = perception_loss(net, net(batch["images"], batch["texts"]), batch, cfg.heatmap_weight)
+        noisy = batch["points"][:, 0] + GLIMPSE_JITTER_PX * torch.randn(len(batch["texts"]), 2, generator=gen)
+        out = net(batch["images"], batch["texts"], glimpse_at=noisy)
+        losses = perception_loss(net, out, batch, cfg.heatmap_weight)
         opt.zero_grad(set_to_none=True)
         losses["loss"].backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)

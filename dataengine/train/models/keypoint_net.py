@@ -97,8 +97,12 @@ class KeypointNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.Conv2d(16, 2, 1),
         )  # two heatmaps at S/2
+        self.glimpse = nn.Sequential(  # full-resolution patch around the pick point: its orientation and size
+            _conv(3 + 2, 16), _conv(16, 32, stride=2), _conv(32, 32, stride=2), nn.Flatten(),
+            nn.Linear(32 * (GLIMPSE_PX // 4) ** 2, 128), nn.ReLU(inplace=True),
+        )  # fmt: skip
         self.scalar_head = nn.Sequential(
-            nn.Linear(2 * width + text_dim, 256), nn.GELU(), nn.Linear(256, n_scalars + yaw_bins)
+            nn.Linear(2 * width + text_dim + 128, 256), nn.GELU(), nn.Linear(256, n_scalars + yaw_bins)
         )
 
     def encode_text(self, texts: list[str], device) -> torch.Tensor:
@@ -108,7 +112,11 @@ class KeypointNet(nn.Module):
         )
         return self.gru(packed)[1][0]
 
-    def forward(self, images: torch.Tensor, texts: list[str]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, images: torch.Tensor, texts: list[str], glimpse_at: torch.Tensor | None = None
+    ) -> dict[str, torch.Tensor]:
+        """`glimpse_at` (B, 2): where to look closely at the pick object (pixels; training passes noisy true
+        points); None: at the predicted pick point."""
         b, _, height, width = images.shape
         text = self.encode_text(texts, images.device)
         x = torch.cat([images * 2 - 1, _coords(b, height, width, images.device)], dim=1)
@@ -125,7 +133,9 @@ class KeypointNet(nn.Module):
         points = torch.stack([(prob.sum(2) * us).sum(-1), (prob.sum(3) * vs).sum(-1)], dim=-1)  # (B, 2, 2)
         pooled_prob = F.adaptive_avg_pool2d(prob, x.shape[-2:]) * 4  # attention at the feature resolution
         pooled = torch.einsum("bkhw,bchw->bkc", pooled_prob, x).flatten(1)
-        out = self.scalar_head(torch.cat([pooled, text], dim=1))
+        centre = points[:, 0].detach() if glimpse_at is None else glimpse_at
+        look = self.glimpse(glimpse(images, centre))
+        out = self.scalar_head(torch.cat([pooled, text, look], dim=1))
         return {
             "points": points,
             "logits": logits,
@@ -143,6 +153,22 @@ class KeypointNet(nn.Module):
         p, a = prob.gather(-1, idx), angles[idx]
         mean = torch.atan2((p * a.sin()).sum(-1), (p * a.cos()).sum(-1))
         return mean / 2 - math.pi / 2 + math.pi * (mean < 0)
+
+
+GLIMPSE_PX = 32
+
+
+def glimpse(images: torch.Tensor, centres_px: torch.Tensor, size: int = GLIMPSE_PX) -> torch.Tensor:
+    """(B, 3 + 2, size, size): the size x size pixel patch of each image centred on its point (bilinear, zeros
+    outside), with the patch's coordinate channels."""
+    b, _, h, w = images.shape
+    offsets = torch.arange(size, device=images.device, dtype=images.dtype) - (size - 1) / 2
+    u = centres_px[:, 0, None] + offsets[None]  # (B, size)
+    v = centres_px[:, 1, None] + offsets[None]
+    gx = ((u + 0.5) / w * 2 - 1)[:, None, :].expand(b, size, size)
+    gy = ((v + 0.5) / h * 2 - 1)[:, :, None].expand(b, size, size)
+    patch = F.grid_sample(images * 2 - 1, torch.stack([gx, gy], dim=-1), align_corners=False)
+    return torch.cat([patch, _coords(b, size, size, images.device)], dim=1)
 
 
 def yaw_bin(yaw: torch.Tensor, bins: int) -> torch.Tensor:
