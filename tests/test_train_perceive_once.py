@@ -97,9 +97,9 @@ def test_perceive_once_trains_reloads_and_runs_closed_loop(sim_dir, tmp_path):
     assert metrics["sim_perceived_grasp_error_m_median"] >= 0
     policy, *_ = load_policy(result.checkpoint, "cpu")
     assert isinstance(policy, PerceiveOncePolicy) and policy.image_size == 64
-    frame = np.zeros((1, 64, 64, 3), np.uint8)
-    for a, b in zip(policy.perceiver.predict(frame, ["Put the red cube in the bowl."]),
-                    trainer.policy.perceiver.predict(frame, ["Put the red cube in the bowl."]), strict=True):  # fmt: skip
+    frame, text = np.zeros((1, 64, 64, 3), np.uint8), ["Put the red cube in the bowl."]
+    reloaded, trained = policy.perceiver.predict(frame, text), trainer.policy.perceiver.predict(frame, text)
+    for a, b in zip(reloaded, trained, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
