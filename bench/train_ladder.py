@@ -47,12 +47,14 @@ def parse_sets(items: list[str]) -> dict:
 
 def run_one(
     recipe: Path, data: Path, overrides: dict, eval_episodes: int, work: Path, name: str, sim: Path | None,
-    resume: bool = False,
+    resume: bool = False, reuse_perception: Path | None = None,
 ):  # fmt: skip
     """Train `recipe` (with `overrides`) on the episodes in `data`, evaluate closed loop; returns the row.
 
     `resume` continues an interrupted run in `work/name` from its last checkpoint (the row's times then cover only
-    the resumed part and it says so)."""
+    the resumed part and it says so). `reuse_perception` (rung 2b): the run folder of an earlier run whose
+    first-frame network (and frames) this run takes instead of training its own (the row says so; its training
+    times then cover the state policy only)."""
     import shutil
 
     from dataengine.train import load_recipe
@@ -64,6 +66,10 @@ def run_one(
     run_dir = work / name
     if not resume:
         shutil.rmtree(run_dir, ignore_errors=True)
+    if reuse_perception is not None:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for file in ("perception.pt", "first_frames.npz"):
+            shutil.copyfile(reuse_perception / file, run_dir / file)
     cpu0, t0 = cpu_s(), time.perf_counter()
     trainer = Trainer(r, run_dir, None, r.device)
     result = trainer.run(resume=resume)
@@ -95,6 +101,7 @@ def run_one(
         "eval_wall_s": round(time.perf_counter() - t1, 1),
         **{k.removeprefix("sim_"): v for k, v in metrics.items() if k != "sim_recipe"},
         **perception,
+        **({"perception_reused_from": str(reuse_perception)} if reuse_perception else {}),
     }
 
 
@@ -138,6 +145,7 @@ def main() -> None:
     one.add_argument("--recipe", type=Path, required=True)
     one.add_argument("--name", default=None)
     one.add_argument("--resume", action="store_true", help="continue the run in --work/NAME from its checkpoint")
+    one.add_argument("--reuse-perception", type=Path, default=None, help="rung 2b: take this run folder's network")
     grid = sub.add_parser("grid")
     grid.add_argument("which", choices=["state"])
     grid.add_argument("--only", default=None, help="comma-separated row names")
@@ -159,7 +167,8 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     if args.cmd == "run":
         name = args.name or args.recipe.stem
-        row = run_one(args.recipe, args.data, parse_sets(args.set), args.eval, args.work, name, args.sim, args.resume)
+        row = run_one(args.recipe, args.data, parse_sets(args.set), args.eval, args.work, name, args.sim, args.resume,
+                      args.reuse_perception)  # fmt: skip
         emit(row, args.json)
         return None
     rows = STATE_GRID
