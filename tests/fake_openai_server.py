@@ -4,8 +4,8 @@ It serves Chat Completions with structured outputs, file upload / content downlo
 retrieve. Tests script it: `server.push(...)` queues behaviours for the next chat requests ("normal",
 ("status", 429, {"retry-after-ms": "10"}), "malformed_content", "malformed_body", ("sleep", 1.5),
 "swapped_roles", "wrong_relation", "unknown_landmark" (a wrong `attr` rewrite),
-"wrong_object", "echo_key_401"); `server.hold_batches = True` keeps batches in progress; `server.counts` counts
-requests per route.
+"wrong_object", "echo_key_401", "invalid_description" (an object description with an unknown colour));
+`server.hold_batches = True` keeps batches in progress; `server.counts` counts requests per route.
 """
 
 from __future__ import annotations
@@ -42,9 +42,25 @@ def _answer_rewrites(facts: dict[str, Any], behaviour: str) -> dict[str, str]:
     }
 
 
+def _answer_description(body: dict[str, Any], behaviour: str) -> dict[str, Any]:
+    """An object description (the importer's describer): the request must carry a PNG thumbnail inline."""
+    parts = body["messages"][-1]["content"]
+    facts = json.loads(next(p["text"] for p in parts if p["type"] == "text"))
+    image = next(p["image_url"]["url"] for p in parts if p["type"] == "image_url")
+    if not image.startswith("data:image/png;base64,iVBORw0KGgo"):  # the PNG signature, base64
+        raise ValueError("no PNG thumbnail in the request")
+    reply = {"name": f"small {facts['name'].split()[-1]}", "category": "household item", "color": "purple",
+             "attributes": ["plastic", "graspable"]}  # fmt: skip
+    if behaviour == "invalid_description":  # a colour outside the allowed names
+        reply["color"] = "chartreuse"
+    return reply
+
+
 def _answer_for(body: dict[str, Any], behaviour: str) -> str:
     """The message content a well-behaved model would send for this request."""
     schema_name = body["response_format"]["json_schema"]["name"]
+    if schema_name == "object_description":
+        return json.dumps(_answer_description(body, behaviour))
     user = json.loads(body["messages"][-1]["content"])
     if schema_name == "rewrites":
         return json.dumps(_answer_rewrites(user, behaviour))

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -139,8 +141,28 @@ def classify_error(exc: Exception) -> tuple[str, RewriteServiceError | None]:
     return "api_error", None
 
 
+class LazyClient:
+    """Stands in front of a client (`make_client`'s) and builds it on first attribute access, so a run answered
+    wholly from the cache needs no key and opens no connection."""
+
+    def __init__(self, factory: Callable[[], Any]) -> None:
+        self._factory = factory
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def __getattr__(self, name: str) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory()
+        return getattr(self._client, name)
+
+
 class ChatRunner:
-    """Sends request bodies with bounded concurrency; answers from the cache first; keeps the meter."""
+    """Sends request bodies with bounded concurrency; answers from the cache first; keeps the meter.
+
+    A reply is cached under `request_key(body, PROMPT_SCHEMA_VERSION)` unless the caller passes its own key
+    (the object describer keys by mesh hash, model and its prompt version, not by the thumbnail's bytes).
+    """
 
     def __init__(self, client: Any, *, cache: ResponseCache | None, meter: UsageMeter, concurrency: int = 8):
         self.client = client
@@ -149,23 +171,23 @@ class ChatRunner:
         self.concurrency = max(1, int(concurrency))
         self.stopped = False
 
-    def cached(self, body: dict[str, Any]) -> ChatResult | None:
+    def cached(self, body: dict[str, Any], key: str | None = None) -> ChatResult | None:
         if self.cache is None:
             return None
-        entry = self.cache.get(request_key(body, PROMPT_SCHEMA_VERSION))
+        entry = self.cache.get(key or request_key(body, PROMPT_SCHEMA_VERSION))
         if entry is None:
             return None
         self.meter.count_cache_hit()
         return ChatResult(entry["content"], entry.get("usage"), from_cache=True)
 
-    def store(self, body: dict[str, Any], result: ChatResult) -> None:
+    def store(self, body: dict[str, Any], result: ChatResult, key: str | None = None) -> None:
         if self.cache is not None and result.content is not None and is_json_object(result.content):
             entry = {"content": result.content, "usage": result.usage, "model": body.get("model")}
-            self.cache.put(request_key(body, PROMPT_SCHEMA_VERSION), entry)
+            self.cache.put(key or request_key(body, PROMPT_SCHEMA_VERSION), entry)
 
-    def send(self, body: dict[str, Any]) -> ChatResult:
-        """One request (cache first); never raises for per-request failures."""
-        hit = self.cached(body)
+    def send(self, body: dict[str, Any], key: str | None = None) -> ChatResult:
+        """One request (cache first, under `key` when given); never raises for per-request failures."""
+        hit = self.cached(body, key)
         if hit is not None:
             return hit
         if self.stopped:
@@ -195,22 +217,28 @@ class ChatRunner:
         if fatal is not None:
             self.stopped = True
             raise fatal
-        self.store(body, result)
+        self.store(body, result, key)
         return result
 
-    def send_all(self, bodies: list[dict[str, Any]]) -> list[ChatResult]:
-        """All requests, in order, with at most `concurrency` in flight; identical bodies are sent once.
+    def send_all(self, bodies: list[dict[str, Any]], keys: list[str] | None = None) -> list[ChatResult]:
+        """All requests, in order, with at most `concurrency` in flight; identical bodies (or equal `keys`, when
+        given: the cache keys) are sent once.
 
         A run-level error (bad key, unknown model) cancels the requests not yet started and is raised.
         """
-        keys = [request_key(b, PROMPT_SCHEMA_VERSION) for b in bodies]
+        own_keys = keys is not None
+        keys = keys if keys is not None else [request_key(b, PROMPT_SCHEMA_VERSION) for b in bodies]
         unique = {k: b for k, b in zip(keys, bodies, strict=True)}
+
+        def one(k: str) -> ChatResult:
+            return self.send(unique[k], k if own_keys else None)
+
         if self.concurrency == 1 or len(unique) <= 1:
-            done = {k: self.send(b) for k, b in unique.items()}
+            done = {k: one(k) for k in unique}
         else:
             pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="rewrite")
             try:
-                futures = {k: pool.submit(self.send, b) for k, b in unique.items()}
+                futures = {k: pool.submit(one, k) for k in unique}
                 done = {k: f.result() for k, f in futures.items()}
             finally:
                 pool.shutdown(wait=True, cancel_futures=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ from dataengine.rewrite.base import REWRITE_KINDS, Rewrites, SceneFacts
 from dataengine.rewrite.batch import BatchRunner
 from dataengine.rewrite.cache import ResponseCache, default_cache_dir, request_key
 from dataengine.rewrite.cost import CostLimitError, UsageMeter, estimate_cost_usd, load_price_table, price_for
-from dataengine.rewrite.llm import ChatResult, ChatRunner, make_client, public_url
+from dataengine.rewrite.llm import ChatResult, ChatRunner, LazyClient, make_client, public_url
 from dataengine.rewrite.offline import OfflineRewriter, compose_rewrites
 from dataengine.rewrite.pools import ModelPhrases, parse_reply
 from dataengine.rewrite.prompts import PROMPT_SCHEMA_VERSION, asset_body, episode_body, family_body
@@ -104,7 +103,10 @@ class OpenAIRewriter:
     def runner(self) -> ChatRunner:
         """The request runner; the HTTP client is created on first use (a fully cached run needs none)."""
         if self._runner is None:
-            client = _LazyClient(self)
+            client = LazyClient(
+                lambda: make_client(api_key=self._api_key, base_url=self.base_url, timeout_s=self.timeout_s,
+                                    max_retries=self.max_retries)
+            )  # fmt: skip
             self._runner = ChatRunner(client, cache=self.cache, meter=self.meter, concurrency=self.concurrency)
         return self._runner
 
@@ -241,20 +243,3 @@ class OpenAIRewriter:
         return {"rewriter": self.name, "model": self.model, "base_url": public_url(self.base_url),
                 "mode": self.mode, "batch": self.batch, "prompt_schema": PROMPT_SCHEMA_VERSION,
                 "seed": self.seed}  # fmt: skip
-
-
-class _LazyClient:
-    """Stands in front of `openai.OpenAI` and builds it on first attribute access."""
-
-    def __init__(self, owner: OpenAIRewriter) -> None:
-        self._owner = owner
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        with self._lock:
-            if self._client is None:
-                o = self._owner
-                self._client = make_client(api_key=o._api_key, base_url=o.base_url, timeout_s=o.timeout_s,
-                                           max_retries=o.max_retries)  # fmt: skip
-        return getattr(self._client, name)

@@ -35,10 +35,27 @@ def import_meshes(
     workers: int | None = typer.Option(None, "--workers", min=0, help="Parallel workers (0 = inline, no Ray)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join a running Ray cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted import in --out."),
+    describe: str = typer.Option(
+        "offline",
+        "--describe",
+        help="offline (names from metadata and file names) or openai (a model describes "
+        "each object from its thumbnail; key from OPENAI_API_KEY).",
+    ),
+    describe_model: str = typer.Option("gpt-4o-mini", "--describe-model", help="openai: the model."),
+    openai_base_url: str | None = typer.Option(
+        None, "--openai-base-url", help="openai: an OpenAI-compatible endpoint (default $OPENAI_BASE_URL)."
+    ),
+    describe_cache_dir: Path | None = typer.Option(
+        None, "--describe-cache-dir", help="openai reply cache (default $DATAENGINE_CACHE_DIR/describe)."
+    ),
+    describe_max_cost: float | None = typer.Option(
+        None, "--describe-max-cost", help="openai: stop asking once this many US dollars are spent."
+    ),
 ) -> None:
     """Import every mesh under SRC: metres, upright, recentred, decimated, convex collision, mass, catalog YAML."""
     from dataengine.errors import InputError
     from dataengine.runtime.logs import setup_logging
+    from dataengine.sim.importer.describe import DescribeOptions
     from dataengine.sim.importer.job import CATALOG_NAME, QUARANTINE_NAME, ImportOptions, import_assets
 
     setup_logging()
@@ -56,13 +73,24 @@ def import_meshes(
         grasp_min=grasp_min,
         thumbnail_px=thumbnail_px,
     )
-    report = import_assets(src, out, opts, workers=workers, ray_address=ray_address, resume=resume)
+    describer = DescribeOptions(describe, model=describe_model, base_url=openai_base_url,
+                                cache_dir=describe_cache_dir, max_cost_usd=describe_max_cost)  # fmt: skip
+    report = import_assets(src, out, opts, workers=workers, ray_address=ray_address, resume=resume, describe=describer)
     console.print(
         f"imported {report['imported']} of {report['meshes']} meshes ({report['textured']} textured, "
         f"{report['from_cache']} from the cache, {report['thumbnails']} thumbnails) in {report['wall_s']:.1f} s "
         f"-> {out / CATALOG_NAME}"
     )
 
+    info = report["description"]
+    if info["describer"] != "offline":
+        counts = ", ".join(f"{k} {v}" for k, v in info["counts"].items())
+        cost = "unknown" if info["cost_usd"] is None else f"${info['cost_usd']:.4f}"
+        console.print(
+            f"described with {info['model']}: {counts}; requests {info['requests']} (cache hits "
+            f"{info['cache_hits']}), cost {cost}",
+            highlight=False,
+        )
     if report["quarantined"]:
         reasons = ", ".join(f"{k} {v}" for k, v in report["quarantine_reasons"].items())
         console.print(f"[yellow]quarantined {report['quarantined']}[/]: {reasons} (see {out / QUARANTINE_NAME})")

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from dataengine.errors import InputError, MissingDependencyError
 from dataengine.runtime.atomic import atomic_write_text
 from dataengine.runtime.jobs import Task, job_lock, mark_complete, run_tasks
+from dataengine.sim.importer.describe import DescribeOptions
 
 CATALOG_NAME = "catalog.yaml"
 QUARANTINE_NAME = "quarantine.jsonl"
@@ -183,6 +184,7 @@ def import_one(task: Task, out_dir: Path) -> dict:
         "status": "ok",
         "rel": source["rel"],
         "entry": entry,
+        "given": sorted(k for k in ("name", "category", "color", "attributes") if source["meta"].get(k)),
         "cached": cached,
         "seconds": round(time.perf_counter() - t0, 4),
         "collision_s": 0.0 if cached else geometry["collision_s"],
@@ -308,8 +310,13 @@ def import_assets(
     ray_address: str | None = None,
     resume: bool = False,
     show_progress: bool = True,
+    describe: DescribeOptions | None = None,
 ) -> dict:
-    """Import every mesh under `src` into the catalog folder `out_dir`; returns the report."""
+    """Import every mesh under `src` into the catalog folder `out_dir`; returns the report.
+
+    `describe` (default offline: names from metadata and file names) may have a model describe each object from
+    its thumbnail (`importer.describe`); that runs here, in the driver, after the tasks, from its reply cache.
+    """
     src, out_dir = Path(src), Path(out_dir)
     opts = opts or ImportOptions()
     if not src.is_dir():
@@ -327,15 +334,20 @@ def import_assets(
             import_one, tasks, out_dir, job_name=job_name, fingerprint=opts.key(), workers=workers,
             ray_address=ray_address, resume=resume, show_progress=show_progress,
         )  # fmt: skip
-        report = _write_outputs(out_dir, results, duplicates, opts)
+        report = _write_outputs(out_dir, results, duplicates, opts, describe)
         report["wall_s"] = round(time.perf_counter() - wall0, 3)
         atomic_write_text(out_dir / REPORT_NAME, json.dumps(report, indent=1, sort_keys=True))
         mark_complete(out_dir, {"imported": report["imported"], "quarantined": report["quarantined"]})
     return report
 
 
-def _write_outputs(out_dir: Path, results: list[dict], duplicates: list[dict], opts: ImportOptions) -> dict:
+def _write_outputs(
+    out_dir: Path, results: list[dict], duplicates: list[dict], opts: ImportOptions, describe: DescribeOptions | None
+) -> dict:
+    from dataengine.sim.importer.describe import describe_results
+
     ok = [r for r in results if r["status"] == "ok"]
+    description = describe_results(sorted(ok, key=lambda r: r["rel"]), out_dir, describe, opts.unseen_categories)
     bad = sorted((r for r in results if r["status"] != "ok"), key=lambda r: r["rel"])
     entries = _unique_ids(sorted((r["entry"] for r in ok), key=lambda e: e["source"]["path"]))
     header = (
@@ -358,6 +370,7 @@ def _write_outputs(out_dir: Path, results: list[dict], duplicates: list[dict], o
         "categories": dict(sorted(Counter(e["category"] for e in entries).items())),
         "textured": sum(e["source"]["textured"] for e in entries),
         "thumbnails": sum("thumbnail" in e for e in entries),
+        "description": description,
         "task_seconds": round(sum(r["seconds"] for r in processed), 3),
         "collision_seconds": round(sum(r["collision_s"] for r in processed), 3),
     }
