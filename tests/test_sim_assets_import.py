@@ -219,6 +219,20 @@ def test_episodes_are_generated_with_imported_textured_objects(imported, tmp_pat
             assert pick["asset_id"] in imported_ids
 
 
+def test_replay_resolves_imported_meshes_from_any_working_folder(imported, tmp_path, monkeypatch):
+    from dataengine.sim.generate import generate
+    from dataengine.sim.recipe import load_recipe
+    from dataengine.sim.replay import replay
+
+    root, _ = imported
+    recipe = load_recipe(_recipe_with_imported_objects(root, tmp_path, episodes=1))
+    generate(recipe, tmp_path / "out", workers=0, show_progress=False)
+    elsewhere = tmp_path.joinpath(*"abcdefgh")  # relative mesh files resolve against the recipe's catalogs,
+    elsewhere.mkdir(parents=True)  # not the working folder
+    monkeypatch.chdir(elsewhere)
+    assert replay(tmp_path / "out")["agreement"] == 1.0
+
+
 def test_the_mujoco_scene_uses_the_textures_and_the_convex_pieces(imported):
     from dataengine.sim.backends.mujoco import MujocoBackend
     from dataengine.sim.recipe import load_recipe
@@ -263,7 +277,7 @@ def test_usd_export_carries_the_texture_uvs_and_convex_pieces(imported, tmp_path
     recipe = load_recipe(REPO / "recipes/sim/pick_place_demo.yaml")
     layout = sample_layout(recipe, load_catalog(), np.random.default_rng(0))
     layout.objects = [layout.objects[0], make_object(pear, "obj_0", "pick", Pose(pos_m=(0.5, 0, 0)), catalog.base_dir)]
-    robot_usd = write_stub_franka(tmp_path / "franka_stub.usda", layout)
+    robot_usd = write_stub_franka(tmp_path / "franka_stub.usda", layout, catalog.base_dir)
     path = tmp_path / "scene.usda"
     path.write_text(stage_text(build_stage(layout, robot_usd=robot_usd, catalog_dir=catalog.base_dir)))
     stage = Usd.Stage.Open(str(path))

@@ -48,11 +48,25 @@ def replay_sample(backend, sample: dict) -> ReplayResult:
     return ReplayResult(record.key, reason is None, reason, error)
 
 
+def _catalog_dir(path: str | Path) -> str | None:
+    """The folder relative mesh files of the episodes resolve against: that of the catalogs named by the recipe saved
+    beside the output (`recipe.resolved.json`), as when they were generated; None when there is none."""
+    import json
+
+    from dataengine.sim.assets import load_catalog
+    from dataengine.sim.generate import RECIPE_NAME
+
+    recipe_file = Path(path) / RECIPE_NAME
+    if not recipe_file.is_file():
+        return None
+    return load_catalog(json.loads(recipe_file.read_text()).get("catalogs") or None).base_dir
+
+
 def iter_replays(path: str | Path, backend_name: str = "mujoco", limit: int | None = None) -> Iterator[ReplayResult]:
     from dataengine.shards import iter_samples, list_shards
     from dataengine.sim.backends import get_backend
 
-    backend = get_backend(backend_name)
+    backend = get_backend(backend_name, catalog_dir=_catalog_dir(path))
     count = 0
     try:
         for shard in list_shards(path):
