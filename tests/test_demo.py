@@ -43,9 +43,12 @@ def test_demo_runs_end_to_end_and_a_rerun_changes_nothing(tmp_path):
     assert probe["episodes"] == 2 and probe["train_episodes"] == 2 and len(probe["success_ci95"]) == 2
     sim_tars, corpus_tars = _digests(out / "sim"), _digests(out / "corpus")
     assert sim_tars and corpus_tars
+    sim_card = (out / "sim" / "README.md").read_bytes()  # the set's dataset card
+    assert b"**2 episodes**" in sim_card
     manifest = pl.read_parquet(out / "corpus" / MANIFEST_NAME)
     assert manifest.height > 0 and set(manifest["source"]) >= {"refcoco", "sim_frames"}
     assert list((out / "train").rglob("*.pt")), "the training run wrote no checkpoint"
     again = _demo(out)  # resumes: every step finds its work done
     assert "dataengine demo: done" in again
     assert _digests(out / "sim") == sim_tars and _digests(out / "corpus") == corpus_tars
+    assert (out / "sim" / "README.md").read_bytes() == sim_card

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,7 +21,8 @@ pytest.importorskip("mink")
 from dataengine.records.episode import EpisodeRecord
 from dataengine.shards import iter_samples, list_shards
 from dataengine.shards.episode import MEMBERS, load_npz, unpack_jpeg
-from dataengine.sim.generate import MANIFEST_NAME, generate
+from dataengine.sim.card import CARD_NAME
+from dataengine.sim.generate import MANIFEST_NAME, STATS_NAME, generate
 from dataengine.sim.recipe import load_recipe
 from dataengine.sim.replay import replay
 
@@ -45,7 +47,7 @@ def _samples(out: Path) -> list[dict]:
 
 def _output_bytes(out: Path) -> dict[str, bytes]:
     names = sorted(p.name for p in out.iterdir() if p.suffix == ".tar" or p.name.endswith(".idx.json"))
-    return {n: (out / n).read_bytes() for n in [*names, MANIFEST_NAME]}
+    return {n: (out / n).read_bytes() for n in [*names, MANIFEST_NAME, CARD_NAME]}
 
 
 @pytest.fixture(scope="module")
@@ -175,6 +177,28 @@ def test_hugging_face_datasets_loads_episode_shards(demo_run):
     row = ds[0]
     assert row["episode.json"]["schema"] == "episode/v1"
     assert len(row["arrays.npz"]["action_joints"]) == row["episode.json"]["num_steps"]
+    # the folder alone: the card's front matter (`configs`) names the shards, as the Hub reads it
+    by_card = datasets.load_dataset(str(demo_run[0]), split="train")
+    assert by_card.num_rows == 4 and by_card[0]["__key__"] == row["__key__"]
+
+
+def test_the_dataset_card_summarises_the_set(demo_run):
+    out, _ = demo_run
+    text = (out / CARD_NAME).read_text(encoding="utf-8")
+    _, front, body = text.split("---\n", 2)
+    meta = yaml.safe_load(front)
+    assert meta["task_categories"] == ["robotics"] and meta["size_categories"] == ["n<1K"]
+    assert meta["configs"][0]["data_files"] == [{"split": "train", "path": "episodes-*.tar"}]
+    recipe = load_recipe(DEMO, episodes=4)
+    assert "**4 episodes**" in body and f"`{recipe.fingerprint()}`" in body
+    scene = json.loads((out / STATS_NAME).read_text())["scene"]
+    assert f"**{scene['objects_distinct']} distinct objects** in **{scene['categories_distinct']} categories**" in body
+    for axis in scene["axes"]:  # every randomization axis has its table or histogram
+        assert f"### `{axis}`" in body
+    assert "█" in body and "min " in body  # numeric axes as text bars
+    for word in ("cpu_physics_s", "cpu_render_s", "wall_s"):  # nothing that differs between runs: no timings,
+        assert word not in body
+    assert not re.search(r"\d{4}-\d{2}-\d{2}", body)  # no dates
 
 
 def test_depth_and_segmentation_members_agree_with_the_labels(tmp_path):

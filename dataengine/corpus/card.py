@@ -72,7 +72,7 @@ def front_matter(name: str, split: str, stats: dict) -> dict:
     }
 
 
-def _table(header: list[str], rows: list[list]) -> str:
+def markdown_table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(f"{c:,}" if isinstance(c, int) else str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
@@ -143,16 +143,18 @@ def render_card(recipe, recipe_file: str, recipe_sha256: str, stats: dict, comma
         "The resolved recipe with input hashes is in `recipe.lock.yaml`; counts are in `stats.json`, one row per "
         "item in `manifest.parquet`, rejected records with reasons in `quarantine.jsonl` (when any).\n",
         "## Sources\n",
-        _table(["source", "from", "licence", "share", "available pairs", "quota", "pairs", "items"], source_rows)
+        markdown_table(
+            ["source", "from", "licence", "share", "available pairs", "quota", "pairs", "items"], source_rows
+        )
         + "\n",
         "Record licences are kept per sample (`license`; merged samples list each, joined by AND). Respect the "
         "terms of every source.\n",
         "## Counts per source and split\n",
-        _table(["source", "split", "items", "pairs"], split_rows) + "\n",
+        markdown_table(["source", "split", "items", "pairs"], split_rows) + "\n",
         "## Counts per source and task\n",
-        _table(["source", "task", "items", "pairs"], task_rows) + "\n",
+        markdown_table(["source", "task", "items", "pairs"], task_rows) + "\n",
         "## Filters, holdouts and deduplication (items)\n",
-        _table(
+        markdown_table(
             [
                 "source",
                 "scanned",
@@ -166,7 +168,9 @@ def render_card(recipe, recipe_file: str, recipe_sha256: str, stats: dict, comma
             removed_rows,
         )
         + "\n",
-        _table(["holdout", "images", "COCO ids", "items removed by image sha1", "items removed by COCO id"], hold_rows)
+        markdown_table(
+            ["holdout", "images", "COCO ids", "items removed by image sha1", "items removed by COCO id"], hold_rows
+        )
         + "\n"
         if hold_rows
         else "No eval holdouts.\n",

@@ -5,7 +5,7 @@ Chunk k holds episodes [k * n, (k + 1) * n) of the recipe (n = `episodes_per_sha
 `dataengine.runtime.jobs.run_tasks`; a chunk's output depends only on (recipe, seed, indexes), so any number of
 workers, a crash and a resume all give the same bytes. After the job: `manifest.parquet` (one row per episode),
 `sim_stats.json` (attempts and failures by reason, CPU seconds of physics and rendering, what the scenes drew:
-`sim.scene_stats`) and the resolved recipe.
+`sim.scene_stats`), the resolved recipe and the dataset card `README.md` (`sim.card`).
 """
 
 from __future__ import annotations
@@ -249,6 +249,7 @@ def _summed(results: list[dict], name: str) -> dict[str, int]:
 def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewriter: str, render: bool) -> dict:
     import polars as pl
 
+    from dataengine.sim.card import CARD_NAME, render_sim_card
     from dataengine.sim.scene_stats import as_json, merge, summary
 
     MANIFEST_SCHEMA = _manifest_schema()
@@ -282,4 +283,5 @@ def _write_outputs(recipe: SimRecipe, out_dir: Path, results: list[dict], rewrit
         stats["episodes_perturbed"] = sum(r.get("perturbed", 0) for r in results)
     atomic_write_text(out_dir / STATS_NAME, json.dumps(stats, indent=1, sort_keys=True))
     atomic_write_text(out_dir / RECIPE_NAME, json.dumps(recipe.resolved(), indent=1, sort_keys=True))
+    atomic_write_text(out_dir / CARD_NAME, render_sim_card(recipe, stats, render))
     return stats
