@@ -25,10 +25,8 @@ def sample_scenes(recipe, n: int, camera: str | None = None) -> tuple[str, list[
     """(camera, one RGB frame per scene, a caption per scene) for scenes 0 .. n-1 of the recipe."""
     from dataengine.sim.assets import load_catalog
     from dataengine.sim.backends import get_backend
-    from dataengine.sim.families import get_family
     from dataengine.sim.render import draw_look
-    from dataengine.sim.sampler import AttemptFailed
-    from dataengine.sim.search import attempt_rng, look_seed
+    from dataengine.sim.search import EpisodeNotFound, first_sampled_layout, look_seed
 
     if camera is None:
         camera = next((c for c in recipe.render.cameras if c != "wrist"), recipe.render.cameras[0])
@@ -37,20 +35,14 @@ def sample_scenes(recipe, n: int, camera: str | None = None) -> tuple[str, list[
     catalog = load_catalog(recipe.catalogs or None)
     backend = get_backend(recipe.backend)
     backend.catalog_dir = catalog.base_dir
-    family = get_family(recipe.task.family)
     frames, captions = [], []
     try:
         for index in range(n):
-            layout = None
-            for attempt in range(recipe.max_attempts_per_episode):
-                try:
-                    layout = family.sample_layout(recipe, catalog, attempt_rng(recipe.seed, index, attempt))
-                    break
-                except AttemptFailed:
-                    continue
-            if layout is None:
+            try:
+                layout = first_sampled_layout(recipe, catalog, index)[0]
+            except EpisodeNotFound as exc:
                 tries = recipe.max_attempts_per_episode
-                raise InputError(f"scene {index}: the sampler found no layout in {tries} tries")
+                raise InputError(f"scene {index}: the sampler found no layout in {tries} tries") from exc
             backend.load(layout, control_hz=recipe.control_hz, quality=recipe.render.quality)
             rng = np.random.default_rng(look_seed(recipe.seed, index))
             for _ in range(recipe.render.max_redraws + 1):  # the look generation would keep

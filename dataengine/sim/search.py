@@ -52,6 +52,19 @@ def look_seed(seed: int, index: int) -> list[int]:
     return [seed, index, 1_000_003]
 
 
+def first_sampled_layout(recipe: SimRecipe, catalog: Catalog, index: int) -> tuple[Layout, int, Counter]:
+    """The first layout the family's sampler accepts for episode `index`, without physics: (layout, attempt, the
+    reasons of the rejected attempts). Raises EpisodeNotFound when every attempt is rejected."""
+    family = get_family(recipe.task.family)
+    failures: Counter = Counter()
+    for attempt in range(recipe.max_attempts_per_episode):
+        try:
+            return family.sample_layout(recipe, catalog, attempt_rng(recipe.seed, index, attempt)), attempt, failures
+        except AttemptFailed as exc:
+            failures[exc.reason] += 1
+    raise EpisodeNotFound(index, failures)
+
+
 def find_episode(recipe: SimRecipe, catalog: Catalog, backend: SimBackend, index: int) -> FoundEpisode:
     """Loop over attempts until one passes every check. Raises EpisodeNotFound after the recipe's maximum."""
     cpu0 = time.process_time()

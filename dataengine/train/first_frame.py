@@ -152,8 +152,7 @@ def render_first_frames(
     from dataengine.sim.families import get_family
     from dataengine.sim.recipe import load_recipe
     from dataengine.sim.render import draw_look
-    from dataengine.sim.sampler import AttemptFailed
-    from dataengine.sim.search import attempt_rng, look_seed
+    from dataengine.sim.search import EpisodeNotFound, first_sampled_layout, look_seed
 
     sim = load_recipe(sim_recipe_path)
     sim = sim.model_copy(update={"seed": sim.seed + seed_offset, "perturb": None})
@@ -164,14 +163,9 @@ def render_first_frames(
     try:
         index = start
         while len(rows["image"]) < count:
-            layout = None
-            for attempt in range(sim.max_attempts_per_episode):
-                try:
-                    layout = family.sample_layout(sim, catalog, attempt_rng(sim.seed, index, attempt))
-                    break
-                except AttemptFailed:
-                    continue
-            if layout is None:
+            try:
+                layout = first_sampled_layout(sim, catalog, index)[0]
+            except EpisodeNotFound:
                 index += 1
                 continue
             backend.load(layout, control_hz=sim.control_hz, quality=sim.render.quality)

@@ -59,21 +59,12 @@ def write_text_atomic(path: Path, text: str) -> str:
 def episode_layout(recipe: SimRecipe, catalog, index: int, backend=None) -> tuple[Layout, int, Counter]:
     """(layout, attempt, failures by reason) of episode `index`: physics-validated when a backend is given,
     else the first attempt the sampler accepts. Raises EpisodeNotFound when no attempt succeeds."""
-    from dataengine.sim.families import get_family
-    from dataengine.sim.sampler import AttemptFailed
-    from dataengine.sim.search import EpisodeNotFound, attempt_rng, find_episode
+    from dataengine.sim.search import find_episode, first_sampled_layout
 
     if backend is not None:
         found = find_episode(recipe, catalog, backend, index)
         return found.layout, found.attempt, found.failures
-    family = get_family(recipe.task.family)
-    failures: Counter = Counter()
-    for attempt in range(recipe.max_attempts_per_episode):
-        try:
-            return family.sample_layout(recipe, catalog, attempt_rng(recipe.seed, index, attempt)), attempt, failures
-        except AttemptFailed as exc:
-            failures[exc.reason] += 1
-    raise EpisodeNotFound(index, failures)
+    return first_sampled_layout(recipe, catalog, index)
 
 
 def episode_metadata(recipe: SimRecipe, index: int, attempt: int, validated: bool) -> dict:
