@@ -1,6 +1,11 @@
 """`dataengine demo`: the whole engine on embedded defaults (MuJoCo on CPU, offline rewriter, fixtures).
 
 Steps, each a real job whose output the next one reads, each resumable (rerun the command to continue):
+0. `DIR/assets` (only where robosuite is installed, or $DATAENGINE_ROBOSUITE_DIR names its package folder): its
+   textured household objects (bread, can, cereal, lemon, milk) imported with `sim assets import` (texture,
+   CoACD collision, graspability trials), and the episodes below pick and place those instead of the primitive
+   catalog's objects (the containers stay the primitive catalog's); without robosuite the primitive catalog is
+   the zero-install default;
 1. `DIR/sim`: validated, rendered pick-and-place episodes (recipes/sim/pick_place_demo.yaml);
 2. `DIR/corpus`: a grounding corpus built from recipes/demo.yaml (fixtures in the exact upstream layouts, converted,
    deduplicated, eval images held out, plus simulator frames);
@@ -59,12 +64,17 @@ def run_demo(
 ) -> DemoResult:
     """Run the three steps into `out`; returns what each step reported."""
     from dataengine.runtime.ray_runtime import ray_session
+    from dataengine.sim.importer.sources import robosuite_objects_dir
 
     out = Path(out).resolve()
     recipes = find_recipes_dir(recipes_dir)
     result = DemoResult(out)
     with ray_session(None, num_cpus=workers):
-        _timed(result, "sim", lambda: _simulate(recipes, out / "sim", episodes, workers))
+        catalogs = None
+        if robosuite_objects_dir() is not None:
+            _timed(result, "assets", lambda: _import_objects(out / "assets", workers))
+            catalogs = result.steps["assets"]["catalogs"]
+        _timed(result, "sim", lambda: _simulate(recipes, out / "sim", episodes, workers, catalogs))
         _timed(result, "corpus", lambda: _build_corpus(recipes, out / "corpus", workers))
     if train:
         episodes_written = int(result.steps["sim"]["episodes_written"])
@@ -80,11 +90,37 @@ def _timed(result: DemoResult, name: str, step) -> None:
     result.seconds[name] = round(time.monotonic() - started, 1)
 
 
-def _simulate(recipes: Path, out: Path, episodes: int | None, workers: int | None) -> dict:
+def _import_objects(out: Path, workers: int | None) -> dict:
+    """robosuite's textured objects as a catalog in `out/objects`, and `out/containers.yaml` (the primitive
+    catalog's containers): the catalogs the demo's episodes then use. Both files are written in `out`, so the
+    episodes' relative mesh paths do not depend on where the checkout or `out` lie."""
+    import yaml
+
+    from dataengine.recipe_loader import read_yaml_mapping
+    from dataengine.runtime.atomic import atomic_write_text
+    from dataengine.sim.assets import DEFAULT_CATALOG
+    from dataengine.sim.importer.job import CATALOG_NAME, ImportOptions, import_assets
+    from dataengine.sim.importer.sources import ROBOSUITE_TEXTURED, robosuite_objects_dir
+
+    objects = out / "objects"
+    opts = ImportOptions(include=list(ROBOSUITE_TEXTURED))
+    report = import_assets(
+        robosuite_objects_dir(), objects, opts, workers=workers, resume=objects.exists(), show_progress=False
+    )
+    containers = {"containers": read_yaml_mapping(DEFAULT_CATALOG, "asset catalog")["containers"]}
+    atomic_write_text(out / "containers.yaml", yaml.safe_dump(containers, sort_keys=True))
+    return {**report, "catalogs": [str(objects / CATALOG_NAME), str(out / "containers.yaml")]}
+
+
+def _simulate(
+    recipes: Path, out: Path, episodes: int | None, workers: int | None, catalogs: list[str] | None = None
+) -> dict:
     from dataengine.sim.generate import generate
     from dataengine.sim.recipe import load_recipe
 
-    overrides = {"episodes": episodes} if episodes else {}
+    overrides: dict = {"episodes": episodes} if episodes else {}
+    if catalogs:
+        overrides["catalogs"] = catalogs
     recipe = load_recipe(recipes.parent / SIM_RECIPE, **overrides)
     return generate(recipe, out, workers=workers, resume=True)
 

@@ -317,3 +317,17 @@ def test_only_objects_the_scripted_expert_can_pick_and_place_are_kept(imported, 
     assert block["source"]["grasp_trials"] in ("1/2", "2/2")
     (line,) = [json.loads(x) for x in (tmp_path / "catalog" / QUARANTINE_NAME).read_text().splitlines()]
     assert line["rel"] == "toy/slab.stl" and "too_wide_or_flat" in line["detail"]
+
+
+def test_include_globs_select_the_files_to_import(tmp_path):
+    """`--include`: only the files under SRC matching a glob become tasks; the choice is part of the import's
+    fingerprint (a resumed job must make the same one) but not of the mesh cache's key."""
+    from dataengine.sim.importer.job import import_tasks
+
+    src = tmp_path / "library"
+    write_mesh_library(src)
+    every = {t.payload["source"]["rel"] for t in import_tasks(src, ImportOptions())[0]}
+    opts = ImportOptions(include=["fruit/*", "kitchen/loaf.xml"])
+    chosen = {t.payload["source"]["rel"] for t in import_tasks(src, opts)[0]}
+    assert chosen == {"fruit/pear.obj", "kitchen/loaf.xml"} and chosen < every
+    assert opts.key() != ImportOptions().key() and opts.geometry_key() == ImportOptions().geometry_key()

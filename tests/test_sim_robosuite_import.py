@@ -10,9 +10,7 @@ Where robosuite is installed in this environment the test finds it without impor
 
 from __future__ import annotations
 
-import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 import yaml
@@ -21,22 +19,16 @@ pytest.importorskip("mujoco")
 pytest.importorskip("trimesh")
 
 from dataengine.sim.importer.job import CATALOG_NAME, ImportOptions, import_assets
+from dataengine.sim.importer.sources import ROBOSUITE_DIR_ENV, robosuite_objects_dir
 
 TEXTURED = {"bread", "can", "cereal", "lemon", "milk"}
 
 
-def _robosuite_objects() -> Path | None:
-    root = os.environ.get("DATAENGINE_ROBOSUITE_DIR")
-    if not root:
-        spec = importlib.util.find_spec("robosuite")  # finds the package without running it
-        root = str(Path(spec.origin).parent) if spec and spec.origin else None
-    objects = Path(root) / "models" / "assets" / "objects" if root else None
-    return objects if objects and (objects / "bread.xml").is_file() else None
-
-
 def test_robosuite_object_xmls_import_textured(tmp_path, monkeypatch):
-    objects = _robosuite_objects()
+    objects = robosuite_objects_dir()
     if objects is None:
+        if os.environ.get(ROBOSUITE_DIR_ENV):  # CI installs it: a wrong path must fail, not skip
+            pytest.fail(f"{ROBOSUITE_DIR_ENV}={os.environ[ROBOSUITE_DIR_ENV]} holds no robosuite object XMLs")
         pytest.skip("robosuite's object XMLs not found (set DATAENGINE_ROBOSUITE_DIR to its package folder)")
     monkeypatch.setenv("DATAENGINE_CACHE_DIR", str(tmp_path / "cache"))
     opts = ImportOptions(collision="convex-hull", grasp_trials=0)

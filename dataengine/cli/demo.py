@@ -40,6 +40,14 @@ def _print_summary(result) -> None:
     out = result.out
     sim, corpus, train = (result.steps.get(k, {}) for k in ("sim", "corpus", "train"))
     console.rule("[bold]dataengine demo: done")
+    assets = result.steps.get("assets")
+    if assets:
+        console.print(
+            f"[bold]{out / 'assets'}[/]: {assets.get('imported', '?')} of robosuite's textured objects imported "
+            f"({assets.get('from_cache', 0)} from the cache) in {result.seconds.get('assets')} s; the episodes pick "
+            "and place them",
+            highlight=False,
+        )
     console.print(
         f"[bold]{out / 'sim'}[/]: {sim.get('episodes_written', '?')} validated, rendered episodes "
         f"({sim.get('attempts', '?')} attempts) in {result.seconds.get('sim')} s",

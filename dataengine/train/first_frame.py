@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from dataengine.geometry import project_points_cv
@@ -47,10 +48,23 @@ def constants_to_targets(constants: np.ndarray, table_z_m: float) -> tuple[np.nd
 
 def targets_to_constants(xy: np.ndarray, scalars: np.ndarray, yaw: float, table_z_m: float) -> np.ndarray:
     """The inverse of `constants_to_targets`."""
-    s = np.asarray(scalars, dtype=np.float64)
-    return np.array(
-        [xy[0, 0], xy[0, 1], s[0] + table_z_m, yaw, xy[1, 0], xy[1, 1], s[1] + table_z_m, s[2], s[3], s[4], s[5],
-         s[6] + table_z_m]
+    t = torch.as_tensor
+    out = constants_from_targets(
+        t(np.asarray(xy, dtype=np.float64))[None], t(np.asarray(scalars, dtype=np.float64))[None],
+        t([float(yaw)], dtype=torch.float64), t([float(table_z_m)], dtype=torch.float64),
+    )  # fmt: skip
+    return out[0].numpy()
+
+
+def constants_from_targets(
+    xy: torch.Tensor, scalars: torch.Tensor, yaw: torch.Tensor, table_z_m: torch.Tensor
+) -> torch.Tensor:
+    """Batched, differentiable `targets_to_constants`: (B, 2, 2), (B, 7), (B,), (B,) -> (B, 12)."""
+    s, z = scalars, table_z_m
+    return torch.stack(
+        [xy[:, 0, 0], xy[:, 0, 1], s[:, 0] + z, yaw, xy[:, 1, 0], xy[:, 1, 1], s[:, 1] + z, s[:, 2], s[:, 3],
+         s[:, 4], s[:, 5], s[:, 6] + z],
+        dim=1,
     )  # fmt: skip
 
 
@@ -66,12 +80,26 @@ def back_project_to_table(
 ) -> np.ndarray:
     """(N, 2) pixel coordinates -> (N, 2) world x, y where their camera rays meet the table plane z = table_z_m:
     what a robot with a calibrated camera and a known table height recovers from a 2-D point."""
-    px = np.asarray(pixels, dtype=np.float64).reshape(-1, 2)
-    rays_cam = np.linalg.solve(K, np.column_stack([px, np.ones(len(px))]).T).T  # OpenCV: z forward
-    R, origin = T_cam_to_world[:3, :3], T_cam_to_world[:3, 3]
-    rays = rays_cam @ R.T
-    t = (table_z_m - origin[2]) / rays[:, 2]
-    return origin[:2] + t[:, None] * rays[:, :2]
+    t = torch.as_tensor
+    px = t(np.asarray(pixels, dtype=np.float64).reshape(1, -1, 2))
+    xy = table_points_from_pixels(
+        px, t([float(table_z_m)], dtype=torch.float64), t(np.asarray(K, dtype=np.float64))[None],
+        t(np.asarray(T_cam_to_world, dtype=np.float64))[None],
+    )  # fmt: skip
+    return xy[0].numpy()
+
+
+def table_points_from_pixels(
+    pixels: torch.Tensor, table_z_m: torch.Tensor, K: torch.Tensor, T_cam_to_world: torch.Tensor
+) -> torch.Tensor:
+    """Batched, differentiable `back_project_to_table`: pixels (B, N, 2), table heights (B,), K (B, 3, 3), camera
+    poses (B, 4, 4) -> (B, N, 2) table-plane points."""
+    hom = torch.cat([pixels, torch.ones_like(pixels[..., :1])], dim=-1)  # (B, N, 3)
+    rays_cam = torch.linalg.solve(K, hom.transpose(-1, -2))  # OpenCV: z forward; (B, 3, N)
+    rays = (T_cam_to_world[:, :3, :3] @ rays_cam).transpose(-1, -2)  # (B, N, 3), world
+    origin = T_cam_to_world[:, :3, 3]  # (B, 3)
+    t = (table_z_m[:, None] - origin[:, None, 2]) / rays[..., 2]  # (B, N)
+    return origin[:, None, :2] + t[..., None] * rays[..., :2]
 
 
 def scaled_intrinsics(K: np.ndarray, from_size: tuple[int, int], to_size: int) -> np.ndarray:

@@ -10,6 +10,7 @@ and loader positions; `train` resumes from the latest one. Logs: `OUT/logs/train
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import time
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 
 from dataengine.errors import JobStateError
+from dataengine.runtime.atomic import atomic_write_bytes
 from dataengine.train.checkpoint import (
     checkpoint_dir,
     list_checkpoints,
@@ -43,6 +45,7 @@ from dataengine.train.models.policy import action_space, build_policy
 from dataengine.train.optim import make_optimizer
 from dataengine.train.recipe import StageConfig, TrainRecipe, resolve_data_path
 
+JOINT_FILE = "joint_tuning.pt"  # rung 2b tuned jointly: both networks, the summary and the losses
 log = logging.getLogger(__name__)
 
 TRAIN_COLUMNS = [
@@ -216,9 +219,50 @@ class Trainer:
             episodes = resolve_data_path(self.recipe, self.recipe.data.episodes, self.data_root)
             perceiver, summary = fit_perception(cfg, Path(episodes) / SIM_RECIPE_FILE, self.run_dir)
             log.info("perception: %s", summary)
-        if ckpt is not None:
+        if cfg.joint is not None:
+            perceiver = self._tune_jointly(perceiver, ckpt)
+        elif ckpt is not None:
             shutil.copyfile(saved, Path(ckpt) / PERCEPTION_FILE)
         return PerceiveOncePolicy(self.policy, perceiver, cfg.camera, cfg.image_size)
+
+    def _tune_jointly(self, perceiver, ckpt: Path | None):
+        """`perception.joint`: fine-tune the first-frame network and the state policy together on the demos
+        (`joint_tuning`), once per run folder (`JOINT_FILE` holds both tuned networks); the final checkpoint gets
+        the tuned weights, so it evaluates on its own."""
+        import numpy as np
+
+        from dataengine.train.checkpoint import MODEL_FILE
+        from dataengine.train.joint_tuning import fine_tune_jointly, load_demos
+        from dataengine.train.perception import FIRST_FRAMES_FILE, PERCEPTION_FILE, FirstFrameSet, save_perceiver
+
+        cfg, path = self.recipe.perception, self.run_dir / JOINT_FILE
+        if path.exists():
+            saved = torch.load(path, map_location="cpu", weights_only=True)
+            self.policy.load_state_dict(saved["state_policy"])
+            perceiver.net.load_state_dict(saved["perception"])
+        else:
+            d = self.recipe.data
+            episodes = resolve_data_path(self.recipe, d.episodes, self.data_root)
+            t0, cpu0 = time.perf_counter(), time.process_time()
+            demos = load_demos(Path(episodes), self.data.normalizer, d.chunk_size, cfg.camera, cfg.image_size,
+                               d.max_episodes)  # fmt: skip
+            grounding = None
+            if cfg.joint.grounding_weight > 0:
+                arrays = dict(np.load(self.run_dir / FIRST_FRAMES_FILE))
+                grounding = FirstFrameSet(arrays, cfg.crop_rows, perceiver.scalar_mean, perceiver.scalar_std)
+            history = fine_tune_jointly(self.policy, perceiver, demos, grounding, self.data.normalizer, cfg.joint,
+                                        cfg.heatmap_weight)  # fmt: skip
+            summary = {"demos": len(demos.images), "wall_s": round(time.perf_counter() - t0, 1),
+                       "cpu_s": round(time.process_time() - cpu0, 1), "final_losses": history[-1]}  # fmt: skip
+            log.info("joint tuning: %s", summary)
+            buf = io.BytesIO()
+            torch.save({"state_policy": self.policy.state_dict(), "perception": perceiver.net.state_dict(),
+                        "summary": summary, "history": history}, buf)  # fmt: skip
+            atomic_write_bytes(path, buf.getvalue())
+        if ckpt is not None:
+            torch.save(self.policy.state_dict(), Path(ckpt) / MODEL_FILE)
+            save_perceiver(perceiver, cfg, Path(ckpt) / PERCEPTION_FILE)
+        return perceiver
 
     def _batches(self, stage: int, cfg: StageConfig) -> MixtureLoader:
         """Stage 1: grounding batches; stage 2: one action batch and one grounding batch per step."""

@@ -301,6 +301,23 @@ class Normalizer:
         x = np.asarray(vector, dtype=np.float64)
         return self._to_unit(x, f"state/{self.state_kind}", self.state_mode).astype(np.float32)
 
+    def state_affine(self) -> tuple[np.ndarray, np.ndarray]:
+        """(scale, offset) with `state(x) == x * scale + offset` for min-max and standard state normalization (for
+        code that builds states inside a differentiable graph); q99 clips, so it has no affine form."""
+        key, mode = f"state/{self.state_kind}", self.state_mode
+        if mode == "standard":
+            scale = 1.0 / np.maximum(self._stat(key, "std", None), 1e-6)
+            return scale, -self._stat(key, "mean", None) * scale
+        if mode == "min_max":
+            lo, hi = self._bounds(key, mode)
+            wide = hi - lo > EPS
+            scale = np.where(wide, 2.0 / np.maximum(hi - lo, EPS), 0.0)
+            return scale, np.where(wide, -lo * scale - 1.0, 0.0)
+        if mode == "none":
+            dim = len(self._stat(key, "min", None))
+            return np.ones(dim), np.zeros(dim)
+        raise InputError(f"state normalization {mode!r} has no affine form; use min_max or standard")
+
     def gripper_targets_m(self) -> tuple[float, float]:
         """(closed, open) gripper opening targets seen in the demonstrations."""
         g = self.stats["arrays"][GRIPPER_TARGET_KEY]

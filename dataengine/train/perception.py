@@ -19,11 +19,11 @@ import torch.nn.functional as F
 
 from dataengine.train.first_frame import (
     FirstFrame,
-    back_project_to_table,
+    constants_from_targets,
     constants_to_targets,
     folded_yaw_error_rad,
     project_table_points,
-    targets_to_constants,
+    table_points_from_pixels,
 )
 from dataengine.train.models.keypoint_net import KeypointNet, heatmap_targets, yaw_bin
 from dataengine.train.observations import TaskContext
@@ -143,12 +143,28 @@ class Perceiver:
 
     def constants(self, frames: list[FirstFrame]) -> np.ndarray:
         """(B, 12) `TaskContext.constants` seen in the first frames."""
-        points, scalars, yaw = self.predict(np.stack([f.image for f in frames]), [f.instruction for f in frames])
-        out = []
-        for f, p, s, y in zip(frames, points, scalars, yaw, strict=True):
-            xy = back_project_to_table(p, f.table_z_m, f.intrinsics_k, f.T_cam_to_world_cv)
-            out.append(targets_to_constants(xy, s, float(y), f.table_z_m))
-        return np.asarray(out)
+        self.net.eval()
+        t = torch.as_tensor
+        with torch.no_grad():
+            out = self.net(images_to_tensor(np.stack([f.image for f in frames]), self.crop_rows),
+                           [f.instruction for f in frames])  # fmt: skip
+            consts = self.constants_from_outputs(
+                out, t(np.stack([f.intrinsics_k for f in frames])), t(np.stack([f.T_cam_to_world_cv for f in frames])),
+                t([f.table_z_m for f in frames], dtype=torch.float64),
+            )  # fmt: skip
+        return consts.numpy()
+
+    def constants_from_outputs(
+        self, out: dict[str, torch.Tensor], K: torch.Tensor, T_cam_to_world: torch.Tensor, table_z_m: torch.Tensor
+    ) -> torch.Tensor:
+        """(B, 12) constants (float64) from the network's outputs, differentiable in its points and scalars (the
+        yaw is a classification: its bin's refined angle carries no gradient)."""
+        points = out["points"].double() + torch.tensor([0.0, float(self.crop_rows[0])], dtype=torch.float64)
+        xy = table_points_from_pixels(points, table_z_m.double(), K.double(), T_cam_to_world.double())
+        mean, std = torch.as_tensor(self.scalar_mean), torch.as_tensor(self.scalar_std)
+        scalars = out["scalars"].double() * std + mean
+        yaw = self.net.yaw_from_logits(out["yaw"].detach()).double()
+        return constants_from_targets(xy, scalars, yaw, table_z_m.double())
 
     def context(self, frame: FirstFrame, neutral_yaw_rad: float) -> TaskContext:
         return TaskContext(self.constants([frame])[0], neutral_yaw_rad)

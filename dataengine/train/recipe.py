@@ -173,6 +173,23 @@ class EvalConfig(_Strict):
     execute_steps: int = Field(default=8, ge=1, description="actions executed per predicted chunk")
 
 
+class JointTuningConfig(_Strict):
+    """Fine-tune the first-frame network and the state policy together on the demonstrations (docs/training.md,
+    "the ST4VLA ablation"): each demo's first frame -> the network -> its points back-projected (differentiably)
+    into the task state -> the state policy -> the action loss on that demo's chunks. The action loss's gradient
+    reaches the network scaled by `grad_decay`; with `grounding_weight` > 0 the network keeps training on its
+    grounding labels (the rendered first frames' 2-D points) at the same time (spatial-grounding co-training)."""
+
+    steps: int = Field(default=400, ge=1)
+    episode_batch: int = Field(default=32, ge=1, description="demo first frames per step")
+    steps_per_episode: int = Field(default=8, ge=1, description="control steps drawn per first frame and step")
+    grounding_batch: int = Field(default=32, ge=1, description="grounding frames per step (when co-training)")
+    grounding_weight: float = Field(default=1.0, ge=0, description="0: no spatial-grounding co-training")
+    grad_decay: float = Field(default=1.0, ge=0, le=1, description="scale of the action gradient into the network")
+    lr: float = Field(default=3e-4, gt=0)
+    seed: int = 0
+
+
 class PerceptionConfig(_Strict):
     """Perceive once, then act (docs/training.md, rung 2b): after the stages, a first-frame network
     (`models.keypoint_net`) is trained on `frames` layouts of the episodes' sim recipe rendered at t = 0 only (no
@@ -195,6 +212,7 @@ class PerceptionConfig(_Strict):
         default=(32, 112), description="rows (of image_size) the network reads: the table"
     )
     seed: int = 0
+    joint: JointTuningConfig | None = Field(default=None, description="then fine-tune both networks together")
 
 
 class TrainRecipe(_Strict):

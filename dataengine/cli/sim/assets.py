@@ -32,6 +32,11 @@ def import_meshes(
     thumbnail_px: int = typer.Option(
         128, "--thumbnail-px", min=0, max=1024, help="Side of each object's PNG thumbnail (0: no thumbnails)."
     ),
+    include: str = typer.Option(
+        "",
+        "--include",
+        help="Comma-separated globs of paths under SRC to import (e.g. bread.xml,can.xml); default: all."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Parallel workers (0 = inline, no Ray)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join a running Ray cluster."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted import in --out."),
@@ -72,6 +77,7 @@ def import_meshes(
         grasp_trials=grasp_trials,
         grasp_min=grasp_min,
         thumbnail_px=thumbnail_px,
+        include=[p.strip() for p in include.split(",") if p.strip()],
     )
     describer = DescribeOptions(describe, model=describe_model, base_url=openai_base_url,
                                 cache_dir=describe_cache_dir, max_cost_usd=describe_max_cost)  # fmt: skip

@@ -10,6 +10,7 @@ of recomputing it.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import importlib.util
 import json
@@ -53,6 +54,9 @@ class ImportOptions(BaseModel):
     grasp_trials: int = Field(default=3, ge=0, description="scripted pick-and-place trials per object (0: skip)")
     grasp_min: int = Field(default=2, ge=0, description="successful trials an object needs to be kept")
     thumbnail_px: int = Field(default=128, ge=0, le=1024, description="side of the PNG thumbnail (0: none)")
+    include: list[str] = Field(
+        default_factory=list, description="import only files whose path under SRC matches one of these globs"
+    )
 
     def key(self) -> str:
         """Fingerprint of the whole import (a resumed job must have the same)."""
@@ -60,7 +64,9 @@ class ImportOptions(BaseModel):
 
     def geometry_key(self) -> str:
         """Fingerprint of what shapes the mesh files (the cache key; splits only change the catalog entries)."""
-        data = self.model_dump(mode="json", exclude={"split", "unseen_categories", "grasp_trials", "grasp_min"})
+        data = self.model_dump(
+            mode="json", exclude={"split", "unseen_categories", "grasp_trials", "grasp_min", "include"}
+        )
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -274,6 +280,8 @@ def import_tasks(src: Path, opts: ImportOptions) -> tuple[list[Task], list[dict]
 
     tasks, duplicates, first_by_digest = [], [], {}
     for mesh in discover(src):
+        if opts.include and not any(fnmatch.fnmatchcase(mesh.rel, pattern) for pattern in opts.include):
+            continue
         if mesh.digest in first_by_digest:
             duplicates.append({"rel": mesh.rel, "same_as": first_by_digest[mesh.digest]})
             continue

@@ -158,3 +158,23 @@ def default_category(rel: str) -> str:
 def asset_id(rel: str) -> str:
     """A catalog id from the relative path: lowercase letters, digits and underscores."""
     return re.sub(r"_+", "_", re.sub(r"[^a-z0-9]", "_", str(Path(rel).with_suffix("")).lower())).strip("_") or "mesh"
+
+
+ROBOSUITE_DIR_ENV = "DATAENGINE_ROBOSUITE_DIR"
+ROBOSUITE_TEXTURED = ("bread.xml", "can.xml", "cereal.xml", "lemon.xml", "milk.xml")  # textured household objects
+
+
+def robosuite_objects_dir() -> Path | None:
+    """robosuite's folder of object XMLs (textured household objects), found without importing robosuite (its pins
+    clash with ours, so it may live outside this environment: $DATAENGINE_ROBOSUITE_DIR names its package folder,
+    e.g. one installed with `pip install --no-deps --target DIR robosuite`); None when absent."""
+    import importlib.util
+    import os
+
+    root = os.environ.get(ROBOSUITE_DIR_ENV)
+    if not root:
+        spec = importlib.util.find_spec("robosuite")
+        root = str(Path(spec.origin).parent) if spec and spec.origin else None
+    objects = Path(root) / "models" / "assets" / "objects" if root else None
+    return objects if objects and (objects / "bread.xml").is_file() else None
+
