@@ -88,6 +88,8 @@ def run_one(
         import torch
 
         perception = {"perception": torch.load(run_dir / "perception.pt", weights_only=True).get("summary")}
+        if (run_dir / "joint_tuning.pt").exists():  # perception.joint: both networks tuned together
+            perception["joint_tuning"] = torch.load(run_dir / "joint_tuning.pt", weights_only=True)["summary"]
     return {
         "name": name,
         "recipe": str(recipe),

@@ -163,7 +163,8 @@ def fine_tune_jointly(
             row |= {"grounding": g_losses["loss"], "point_px": g_losses["point_px"]}
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        for group in (net.parameters(), state_policy.parameters()):  # one clip per network: the grounding loss's
+            torch.nn.utils.clip_grad_norm_(group, 1.0)  # gradient norm must not set the action network's step
         opt.step()
         sched.step()
         if step % log_every == 0 or step == cfg.steps - 1:

@@ -201,7 +201,9 @@ class PerceptionConfig(_Strict):
     frames: int = Field(default=3000, ge=1, description="first frames rendered for training (no physics)")
     per_scene: int = Field(default=12, ge=1, description="frames per loaded scene (objects re-placed, new look)")
     seed_offset: int = Field(default=2_000_000, description="layout seeds: the sim recipe's seed + this")
-    steps: int = Field(default=1500, ge=1)
+    steps: int = Field(
+        default=1500, ge=0, description="grounding training steps (0: none: joint tuning then trains it from scratch)"
+    )
     batch: int = Field(default=32, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     weight_decay: float = Field(default=1e-4, ge=0)
