@@ -147,6 +147,7 @@ def describe_leaks(leaks: dict[str, dict[str, list[str]]], limit: int = 5) -> st
 def _rebase_mesh_files(asset: AssetSpec, own_dir: Path, base_dir: Path) -> AssetSpec:
     """Relative mesh files of a catalog other than the first, made relative to the first one's directory (the
     catalog's `base_dir`), so every catalog's paths resolve against the file that lists them."""
+
     def rebase(file: str) -> str:
         return file if Path(file).is_absolute() else os.path.relpath(own_dir / file, base_dir)
 

@@ -139,9 +139,7 @@ def _moved(cam: Camera, variation: VariationSpec, rng: np.random.Generator) -> C
     turn = np.concatenate([[np.cos(angle / 2)], np.sin(angle / 2) * axis])
     quat = quat_multiply_wxyz(cam.quat_wxyz, turn)
     quat = quat / np.linalg.norm(quat)
-    return cam.model_copy(
-        update={"pos_m": tuple(float(v) for v in pos), "quat_wxyz": tuple(float(v) for v in quat)}
-    )
+    return cam.model_copy(update={"pos_m": tuple(float(v) for v in pos), "quat_wxyz": tuple(float(v) for v in quat)})
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int) -> bytes:

@@ -133,8 +133,9 @@ def fine_tune_jointly(
     rng = np.random.default_rng(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     net = perceiver.net
-    params = [*net.parameters(), *state_policy.parameters()]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=1e-4)
+    groups = [{"params": list(net.parameters()), "lr": cfg.perception_lr or cfg.lr},
+              {"params": list(state_policy.parameters()), "lr": cfg.lr}]  # fmt: skip
+    opt = torch.optim.AdamW(groups, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / cfg.steps)))
     scale, offset = (torch.as_tensor(v, dtype=torch.float64) for v in normalizer.state_affine())
     dim = STATE_DIMS["task"]

@@ -187,6 +187,9 @@ class JointTuningConfig(_Strict):
     grounding_weight: float = Field(default=1.0, ge=0, description="0: no spatial-grounding co-training")
     grad_decay: float = Field(default=1.0, ge=0, le=1, description="scale of the action gradient into the network")
     lr: float = Field(default=3e-4, gt=0)
+    perception_lr: float | None = Field(
+        default=None, gt=0, description="the first-frame network's learning rate (None: lr); from scratch: higher"
+    )
     seed: int = 0
 
 

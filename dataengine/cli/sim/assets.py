@@ -35,7 +35,7 @@ def import_meshes(
     include: str = typer.Option(
         "",
         "--include",
-        help="Comma-separated globs of paths under SRC to import (e.g. bread.xml,can.xml); default: all."
+        help="Comma-separated globs of paths under SRC to import (e.g. bread.xml,can.xml); default: all.",
     ),
     workers: int | None = typer.Option(None, "--workers", min=0, help="Parallel workers (0 = inline, no Ray)."),
     ray_address: str | None = typer.Option(None, "--ray-address", help="Join a running Ray cluster."),

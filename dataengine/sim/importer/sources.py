@@ -177,4 +177,3 @@ def robosuite_objects_dir() -> Path | None:
         root = str(Path(spec.origin).parent) if spec and spec.origin else None
     objects = Path(root) / "models" / "assets" / "objects" if root else None
     return objects if objects and (objects / "bread.xml").is_file() else None
-
